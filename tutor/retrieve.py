@@ -1,0 +1,155 @@
+"""Retrieval: BM25 and dense candidates fused by RRF inside Qdrant, then a cross-encoder.
+
+One batched Query API call asks Qdrant for the fused list and, in the same round trip, for
+each retriever's own list, so every hit carries its bm25, dense, fused and rerank scores
+and each stage can be measured (`--mode bm25 | dense | hybrid | hybrid+rerank`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from qdrant_client import models
+
+from tutor.config import RetrievalMode, Settings
+from tutor.errors import InputError
+from tutor.index import DENSE, SPARSE, Bm25Encoder, Index, chunk_from_payload
+from tutor.records import Chunk, Hit, Scores
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 4000
+
+
+@dataclass(slots=True)
+class Retrieval:
+    """The hits for one question, whether they clear the relevance floor, and stage timings."""
+
+    question: str
+    mode: RetrievalMode
+    hits: list[Hit]
+    relevant: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def rerank_text(chunk: Chunk) -> str:
+    """What the cross-encoder reads for a passage (training uses the same, see reranker.py)."""
+    return f"{chunk.section}\n{chunk.text}"
+
+
+def check_question(question: str) -> str:
+    text = question.strip()
+    if not text:
+        raise InputError("The question is empty: type a question about LLM / ML engineering.")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"The question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. "
+            "Ask about one thing at a time."
+        )
+    return text
+
+
+class Retriever:
+    def __init__(self, settings: Settings, index: Index) -> None:
+        self.settings = settings
+        self.index = index
+        index.require()
+        self._bm25: Bm25Encoder = index.bm25()
+
+    def search(self, question: str, *, mode: RetrievalMode | None = None, k: int | None = None) -> Retrieval:
+        mode = mode or self.settings.mode
+        top_n = k or self.settings.top_n
+        text = check_question(question)
+        timings: dict[str, float] = {}
+        hits = self._candidates(text, mode, top_n, timings)
+        if mode == "hybrid+rerank":
+            hits = self._rerank(text, hits, top_n, timings)
+        relevant = bool(hits) and (mode != "hybrid+rerank" or hits[0].score >= self.settings.score_floor)
+        return Retrieval(text, mode, hits, relevant, timings)
+
+    def _candidates(self, text: str, mode: RetrievalMode, top_n: int, timings: dict[str, float]) -> list[Hit]:
+        s = self.settings
+        requests: dict[str, models.QueryRequest] = {}
+        started = time.perf_counter()
+        dense_query = sparse_query = None
+        if mode != "bm25":
+            from tutor.models import load_embedder
+
+            vector = load_embedder(s).encode(text, normalize_embeddings=True, convert_to_numpy=True)
+            dense_query = [float(x) for x in vector]
+            requests["dense"] = models.QueryRequest(
+                query=dense_query, using=DENSE, limit=s.dense_k, with_payload=True
+            )
+        sparse = self._bm25.query(text)
+        if sparse.indices and mode != "dense":  # a question of stopwords only has no BM25 terms
+            sparse_query = sparse
+            requests["bm25"] = models.QueryRequest(
+                query=sparse, using=SPARSE, limit=s.sparse_k, with_payload=True
+            )
+        timings["encode_ms"] = _ms(started)
+        if mode in ("hybrid", "hybrid+rerank"):
+            prefetch = [
+                models.Prefetch(query=q, using=u, limit=lim)
+                for q, u, lim in ((dense_query, DENSE, s.dense_k), (sparse_query, SPARSE, s.sparse_k))
+                if q is not None
+            ]
+            limit = s.fused_k if mode == "hybrid+rerank" else top_n
+            requests["fused"] = models.QueryRequest(
+                prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=s.rrf_k)),
+                limit=limit, with_payload=True,
+            )
+        started = time.perf_counter()
+        names = list(requests)
+        responses = self.index.client.query_batch_points(self.index.name, [requests[n] for n in names])
+        timings["search_ms"] = _ms(started)
+        results = dict(zip(names, responses, strict=True))
+
+        by_stage = {n: {p.id: p.score for p in r.points} for n, r in results.items()}
+        ranked_name = "fused" if "fused" in results else ("dense" if mode == "dense" else "bm25")
+        ranked = results.get(ranked_name)
+        if ranked is None:
+            return []
+        hits = []
+        for point in ranked.points[: s.fused_k if mode == "hybrid+rerank" else top_n]:
+            scores = Scores(
+                bm25=by_stage.get("bm25", {}).get(point.id),
+                dense=by_stage.get("dense", {}).get(point.id),
+                fused=by_stage.get("fused", {}).get(point.id),
+            )
+            hits.append(Hit(chunk_from_payload(point.payload or {}), float(point.score), scores))
+        return hits
+
+    def _rerank(self, text: str, hits: list[Hit], top_n: int, timings: dict[str, float]) -> list[Hit]:
+        if not hits:
+            return hits
+        from tutor.models import load_reranker
+
+        started = time.perf_counter()
+        scores = rerank_scores(load_reranker(self.settings), text, [h.chunk for h in hits])
+        timings["rerank_ms"] = _ms(started)
+        for hit, score in zip(hits, scores, strict=True):
+            hit.scores.rerank = score
+            hit.score = score
+        return sorted(hits, key=lambda h: h.score, reverse=True)[:top_n]
+
+
+def rerank_scores(model: object, question: str, chunks: Sequence[Chunk]) -> list[float]:
+    """Relevance probabilities in [0, 1] from a CrossEncoder (logit → sigmoid)."""
+    logits = model.predict(  # type: ignore[attr-defined]
+        [(question, rerank_text(c)) for c in chunks], activation_fn=_identity,
+        show_progress_bar=False, convert_to_numpy=True,
+    )
+    return [1.0 / (1.0 + math.exp(-float(x))) for x in logits]
+
+
+def _identity(x):  # type: ignore[no-untyped-def]
+    # Raw logits out; the sigmoid above is explicit so scores mean the same for any model.
+    return x
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
