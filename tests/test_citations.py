@@ -181,7 +181,7 @@ def test_fenced_code_block_is_untouched() -> None:
     assert r.text == text
     assert [m.number for m in r.markers] == [1, 2]
     assert r.dropped == 0
-    (start, end), = r.code_ranges
+    ((start, end),) = r.code_ranges
     assert r.text[start:end].startswith("```python") and r.text[start:end].endswith("```\n")
 
 
@@ -309,9 +309,7 @@ def test_split_sentences_keeps_numbers_and_code_whole() -> None:
 
 def test_marker_alone_on_a_line_cites_the_sentence_before() -> None:
     sentences = split_sentences("The mask hides future tokens.\n[2]")
-    assert [(s.text, s.citations) for s in sentences] == [
-        ("The mask hides future tokens.", (2,))
-    ]
+    assert [(s.text, s.citations) for s in sentences] == [("The mask hides future tokens.", (2,))]
 
 
 def test_sentences_from_a_parse_see_only_valid_markers() -> None:

@@ -112,3 +112,13 @@ def test_lock_error_type_in_process(settings: Settings) -> None:
     with pytest.raises(IndexLockedError):
         Index(settings)
     first.close()
+
+
+def test_tutorignore_skips_matching_files(settings: Settings, notes: Path) -> None:
+    (notes / "drafts").mkdir()
+    (notes / "drafts" / "todo.md").write_text("# Todo\n\nThings to write about attention later on.\n")
+    (notes / ".tutorignore").write_text("# not notes\ndrafts/*\n")
+    index = Index(settings)
+    report = Ingestor(settings, index).run([notes], progress=False)
+    assert sorted(report.added) == ["notes/kv.md", "notes/rope.md"]
+    index.close()

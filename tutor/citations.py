@@ -79,9 +79,7 @@ class ParsedCitations:
         positions: dict[int, list[int]] = {}
         for m in self.markers:
             positions.setdefault(m.number, []).append(m.start)
-        return tuple(
-            CitationUse(n, len(p), tuple(p)) for n, p in sorted(positions.items())
-        )
+        return tuple(CitationUse(n, len(p), tuple(p)) for n, p in sorted(positions.items()))
 
     @property
     def cited(self) -> tuple[int, ...]:
@@ -461,9 +459,8 @@ def parse_citations(text: str, n_passages: int | None) -> ParsedCitations:
 # --------------------------------------------------------------------------------------
 
 # Words after which a period does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs cf al fig eq approx dr mr mrs ms no nos sec ch vol resp".split()
-)
+_ABBREVIATION_WORDS = "e.g i.e etc vs cf al fig eq approx dr mr mrs ms no nos sec ch vol resp"
+_ABBREVIATIONS = frozenset(_ABBREVIATION_WORDS.split())
 _END_RE = re.compile(r"[.!?]+[\"')\]\u2019\u201d]*")
 _LIST_ITEM_RE = re.compile(r"\s*(?:[-*+]|\d{1,3}[.)]|[a-zA-Z][.)])\s*")
 _ONLY_MARKERS_RE = re.compile(r"(?:\s*\[\d+\])+\s*")
@@ -516,8 +513,10 @@ def _sentences(
             while j in marker_at:  # markers after the full stop belong to this sentence
                 j = marker_at[j].end
             at_break = j >= n or text[j].isspace()
-            if at_break and not _is_abbreviation(text, start, i) and not _LIST_ITEM_RE.fullmatch(
-                text[start:j]
+            if (
+                at_break
+                and not _is_abbreviation(text, start, i)
+                and not _LIST_ITEM_RE.fullmatch(text[start:j])
             ):
                 bounds.append((start, j, False))
                 start = i = j
@@ -562,12 +561,11 @@ def _is_abbreviation(text: str, start: int, dot: int) -> bool:
 # Supporting span
 # --------------------------------------------------------------------------------------
 
-_STOPWORDS = frozenset(
-    """a an and are as at be been but by can do does for from has have how if in into is it
+_STOPWORD_TEXT = """a an and are as at be been but by can do does for from has have how if in into is it
     its of on or so such than that the their them then there these they this to was were
     what when where which while who why will with would you your we our not no also more
-    most very just only other some any each""".split()
-)
+    most very just only other some any each"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD_RE = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*")
 _MARKER_TEXT_RE = re.compile(r"\[\d+\]")
 # A passage sentence ends at .!? (maybe followed by a closing quote or bracket) before

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     # Qdrant ranks from 0: its k = 61 is the RRF paper's k = 60.
     rrf_k: int = 61
     reranker_model: str = Field("", description="CrossEncoder path or name; empty = bundled.")
-    rerank_max_length: int = 256
+    rerank_max_length: int = 192
     score_floor: float = Field(
         0.1, description="Rerank probability below which a hit does not count as relevant."
     )

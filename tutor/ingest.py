@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from fnmatch import fnmatch
 from pathlib import Path
 
 from tutor.config import Settings
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Bump when cleaning or splitting changes, so every document is re-chunked on the next run.
 PIPELINE_VERSION = "1"
+IGNORE_FILE = ".tutorignore"
 _SKIPPED_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".tutor"}
 
 
@@ -80,11 +82,13 @@ def discover(paths: Iterable[Path]) -> tuple[list[Source], list[Rejected], list[
             rejected.append(Rejected(str(given), "not found"))
         elif path.is_dir():
             folders.append(path)
+            ignored = _ignore_patterns(path)
             found = sorted(
                 p for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
                 and not _SKIPPED_DIRS & set(p.relative_to(path).parts[:-1])
                 and not p.name.startswith(".")
+                and not any(fnmatch(p.relative_to(path).as_posix(), pat) for pat in ignored)
             )
             if not found:
                 rejected.append(Rejected(
@@ -94,6 +98,16 @@ def discover(paths: Iterable[Path]) -> tuple[list[Source], list[Rejected], list[
         else:
             sources.append(Source(path, path.name, None))
     return sources, rejected, folders
+
+
+def _ignore_patterns(folder: Path) -> list[str]:
+    """Glob patterns from the folder's `.tutorignore` (like .gitignore, one per line), so a
+    knowledge base can keep files that are not study material (indexes, authoring notes)."""
+    ignore = folder / IGNORE_FILE
+    if not ignore.is_file():
+        return []
+    lines = ignore.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 class Chunker:
@@ -217,9 +231,6 @@ class Ingestor:
                 continue
             except OSError as exc:
                 report.rejected.append(Rejected(shown, f"cannot read: {exc.strerror or exc}"))
-                continue
-            if doc.meta.get("ingest") is False:  # e.g. corpus/SYLLABUS.md: an index, not notes
-                seen_docs.discard(source.doc_id)
                 continue
             report.notes.extend(f"{shown}: {n}" for n in doc.notes)
             old = stored.get(doc.id)

@@ -15,11 +15,12 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, runtime_checkable
@@ -70,9 +71,28 @@ class LLM(Protocol):
         max_tokens: int | None = None,
         temperature: float | None = None,
         json_schema: dict[str, Any] | None = None,
-    ) -> Iterator[str]:
-        """The reply as text deltas. Closing the iterator early stops the generation."""
+    ) -> Generator[str, None, None]:
+        """The reply as text deltas. `close()` it to stop the generation early."""
         ...
+
+
+_EXAMPLE_HEADING = re.compile(r"^### Example (user|assistant)[ \t]*$", re.MULTILINE)
+
+
+def prompt_messages(prompt: str) -> list[Message]:
+    """A prompt file as chat messages: the text before the first `### Example user`
+    heading is the system message; each `### Example user` / `### Example assistant`
+    section becomes one few-shot turn.
+
+    Why turns and not one system message: on an 11-question check with the 1.5B model, the
+    same file sent as turns got 10/11 right (all 6 out-of-scope questions refused) against
+    9/11 as one system message. A file without example headings is one system message.
+    """
+    parts = _EXAMPLE_HEADING.split(prompt)
+    messages: list[Message] = [{"role": "system", "content": parts[0].strip()}]
+    for role, content in zip(parts[1::2], parts[2::2], strict=True):
+        messages.append({"role": role, "content": content.strip()})
+    return messages
 
 
 # --------------------------------------------------------------------------------------
@@ -162,7 +182,7 @@ class OpenAICompatibleLLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         json_schema: dict[str, Any] | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         import openai
 
         request = self._request(messages, max_tokens, temperature, json_schema)
@@ -224,7 +244,11 @@ class OpenAICompatibleLLM:
                 delay *= 0.5 + random.random() / 2
                 log.warning(
                     "LLM at %s failed (%s); retry %d/%d in %.1f s",
-                    self.base_url, type(exc).__name__, attempt + 1, self.max_retries, delay,
+                    self.base_url,
+                    type(exc).__name__,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
                 )
                 time.sleep(delay)
         raise AssertionError("unreachable")  # the loop always returns or raises
@@ -388,9 +412,12 @@ def _sha256_of(path: Path) -> str:
     from tqdm import tqdm
 
     digest = hashlib.sha256()
-    with path.open("rb") as f, tqdm(
-        total=path.stat().st_size, unit="B", unit_scale=True, desc="Verifying local LLM"
-    ) as bar:
+    with (
+        path.open("rb") as f,
+        tqdm(
+            total=path.stat().st_size, unit="B", unit_scale=True, desc="Verifying local LLM"
+        ) as bar,
+    ):
         while block := f.read(_CHUNK):
             digest.update(block)
             bar.update(len(block))
@@ -447,9 +474,10 @@ def ensure_model(settings: Settings) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=f".{GGUF_NAME}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, tqdm(
-            total=GGUF_SIZE, unit="B", unit_scale=True, desc="Joining local LLM"
-        ) as bar:
+        with (
+            os.fdopen(fd, "wb") as out,
+            tqdm(total=GGUF_SIZE, unit="B", unit_scale=True, desc="Joining local LLM") as bar,
+        ):
             for part in paths:
                 with part.open("rb") as src:
                     while block := src.read(_CHUNK):
@@ -637,7 +665,7 @@ class EmbeddedLLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         json_schema: dict[str, Any] | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         return self.start().stream(
             messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema
         )

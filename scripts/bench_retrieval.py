@@ -1,0 +1,151 @@
+"""Retrieval benchmark (not a test): ingest time, per-mode latency, memory, scale, quality.
+
+    .venv/bin/python scripts/bench_retrieval.py [--scale 10000 100000] [--queries 60]
+
+Writes the "retrieval" section of bench/results.md and of the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tutor  # noqa: F401
+from tutor.benchmarks import README, RESULTS, machine, peak_rss_mb, percentile, replace_section, stamp
+from tutor.config import RETRIEVAL_MODES, REPO_DIR, Settings
+from tutor.gold import load_gold, mean_scores, score_case
+from tutor.index import Index
+from tutor.knowledge import load_questions
+from tutor.records import Chunk
+from tutor.retrieve import Retriever
+
+GOLD = REPO_DIR / "eval" / "gold.jsonl"
+
+
+def timed_cli(*args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([str(REPO_DIR / ".venv" / "bin" / "tutor"), *args], check=True,
+                   capture_output=True, text=True)
+    return time.perf_counter() - started
+
+
+def latency_table(retriever: Retriever, questions: list[str], modes: tuple[str, ...]) -> list[str]:
+    rows = []
+    for mode in modes:
+        for q in questions[:3]:  # warm-up: model loading is not query latency
+            retriever.search(q, mode=mode)  # type: ignore[arg-type]
+        took = []
+        for q in questions:
+            started = time.perf_counter()
+            retriever.search(q, mode=mode)  # type: ignore[arg-type]
+            took.append((time.perf_counter() - started) * 1000)
+        rows.append(f"| {mode} | {len(took)} | {percentile(took, 50):.1f} | {percentile(took, 95):.1f} |")
+    return rows
+
+
+def synthetic_index(base: Index, settings: Settings, size: int) -> tuple[Index, float]:
+    """`size` chunks made by recombining real corpus sentences; dense vectors are real chunk
+    embeddings plus noise (embedding 100k passages on 2 cores would take hours and would
+    not change how Qdrant searches)."""
+    import numpy as np
+
+    from tutor.models import load_embedder
+
+    rng = random.Random(7)
+    chunks = base.chunks()
+    sentences = [s for c in chunks for s in c.text.split(". ") if len(s) > 30]
+    vectors = load_embedder(settings).encode([c.text for c in chunks], normalize_embeddings=True)
+    index = Index(settings)
+    index.create(vectors.shape[1], float(base.metadata()["bm25_avg_len"]), settings.embedder_path())
+    bm25 = index.bm25()
+    noise = np.random.default_rng(7)
+    started = time.perf_counter()
+    for start in range(0, size, 2000):
+        batch = []
+        for i in range(start, min(size, start + 2000)):
+            text = ". ".join(rng.sample(sentences, 6))
+            batch.append(Chunk(f"synthetic/{i // 50}.md#{i % 50:03d}", f"synthetic/{i // 50}.md",
+                               "Synthetic", "Synthetic > Part", text, ""))
+        picks = noise.integers(0, len(vectors), len(batch))
+        dense = vectors[picks] + noise.normal(0, 0.05, (len(batch), vectors.shape[1]))
+        dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+        index.upsert(batch, dense.tolist(), bm25.documents(c.text for c in batch), {"doc_hash": "x"})
+    return index, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=60)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
+    lines = [f"Measured {stamp()} on {machine()}.", ""]
+    try:
+        data = work / "data"
+        cold = timed_cli("--data-dir", str(data), "ingest")
+        unchanged = timed_cli("--data-dir", str(data), "ingest")
+        ingest_rss = peak_rss_mb(children=True)
+        settings = Settings(data_dir=data)
+        index = Index(settings)
+        n_chunks = index.count()
+        lines += [
+            "### Ingest of `corpus/` (the `tutor ingest` command, wall clock incl. start-up)",
+            "",
+            "| run | seconds | chunks |", "|---|---|---|",
+            f"| cold (empty index, models loaded) | {cold:.1f} | {n_chunks} |",
+            f"| nothing changed | {unchanged:.1f} | 0 written |",
+            "",
+        ]
+        bank = [q.question for q in load_questions(settings.corpus_dir)]
+        gold = load_gold(GOLD) if GOLD.exists() else []
+        questions = (bank + [g.question for g in gold])[: args.queries]
+        retriever = Retriever(settings, index)
+        lines += [
+            f"### Query latency, {n_chunks}-chunk index (ms, warm, {len(questions)} questions)",
+            "", "| mode | n | p50 | p95 |", "|---|---|---|---|",
+            *latency_table(retriever, questions, RETRIEVAL_MODES), "",
+        ]
+        if gold:
+            in_scope = [g for g in gold if g.reference_passages]
+            lines += [f"### Retrieval quality on `eval/gold.jsonl` ({len(in_scope)} answerable cases)", "",
+                      "| mode | hit@1 | hit@5 | MRR@10 | precision@5 | recall@10 |", "|---|---|---|---|---|---|"]
+            for mode in RETRIEVAL_MODES:
+                m = mean_scores([score_case(retriever.search(g.question, mode=mode, k=10).hits,
+                                            g.reference_passages) for g in in_scope])
+                lines.append(f"| {mode} | {m.hit_at_1:.3f} | {m.hit_at_5:.3f} | {m.mrr_at_10:.3f} | "
+                             f"{m.precision_at_5:.3f} | {m.recall_at_10:.3f} |")
+            lines.append("")
+        for size in args.scale:
+            big_settings = Settings(data_dir=work / f"scale-{size}")
+            big, upsert_s = synthetic_index(index, big_settings, size)
+            big.close()
+            started = time.perf_counter()
+            big = Index(big_settings)
+            reopen_s = time.perf_counter() - started
+            lines += [
+                f"### Scale: {size:,} synthetic chunks (Qdrant local mode; upsert {upsert_s:.0f} s, "
+                f"reopen {reopen_s:.1f} s)", "",
+                "| mode | n | p50 | p95 |", "|---|---|---|---|",
+                *latency_table(Retriever(big_settings, big), questions[:20], RETRIEVAL_MODES), "",
+            ]
+            big.close()
+        lines.append(f"Peak RSS: benchmark process {peak_rss_mb():.0f} MB; `tutor ingest` {ingest_rss:.0f} MB.")
+        index.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    body = "\n".join(lines)
+    replace_section(RESULTS, "retrieval", "## Retrieval\n\n" + body)
+    if README.exists():
+        replace_section(README, "retrieval", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

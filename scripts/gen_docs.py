@@ -1,0 +1,76 @@
+"""Regenerate the README parts that come from code: the configuration table and CLI help.
+
+    .venv/bin/python scripts/gen_docs.py          # rewrite README.md
+    .venv/bin/python scripts/gen_docs.py --check  # exit 1 if README.md is stale (tests run this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+import sys
+
+import tutor  # noqa: F401
+from tutor.benchmarks import README
+from tutor.cli import build_parser
+from tutor.config import REPO_DIR, Settings
+
+
+def config_table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if name == "corpus_dir":
+            default = "corpus/ (in the repository)"
+        elif hasattr(default, "as_posix"):
+            default = default.as_posix()
+        env = f"TUTOR_{name.upper()}"
+        if name == "llm_api_key":
+            env += " (or OPENAI_API_KEY)"
+        rows.append(f"| `{env}` | `{default}` | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+def cli_help() -> str:
+    parser = build_parser()
+    parts = []
+    commands = [None, *parser._subparsers._group_actions[0].choices]  # type: ignore[union-attr]
+    for command in commands:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            parser.parse_args([command, "--help"] if command else ["--help"])
+        parts.append(f"$ tutor {command + ' ' if command else ''}--help\n{out.getvalue().rstrip()}")
+    return "```text\n" + "\n\n".join(parts) + "\n```"
+
+
+def render(text: str) -> str:
+    for name, body in (("config", config_table()), ("cli-help", cli_help())):
+        start, end = f"<!-- gen:{name} -->", f"<!-- /gen:{name} -->"
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end),
+                      lambda _, b=body, s=start, e=end: f"{s}\n{b}\n{e}", text, flags=re.DOTALL)
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    # Help text wraps to the terminal width: fix it so the output does not depend on who runs it.
+    import os
+
+    os.environ["COLUMNS"] = "100"
+    current = README.read_text(encoding="utf-8")
+    fresh = render(current)
+    if args.check:
+        if fresh != current:
+            print(f"{README.relative_to(REPO_DIR)} is stale: run scripts/gen_docs.py", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
