@@ -12,8 +12,8 @@ from overlap import shared_sequences, source_ngrams
 from tutor.documents import split_front_matter
 from tutor.knowledge import headings, load_questions, load_syllabus, load_training_queries
 
-NOTES = sorted(p for p in CORPUS.glob("*.md") if p.name != "SYLLABUS.md")
-OURS = [*NOTES, CORPUS / "SYLLABUS.md", *sorted(CORPUS.glob("questions/*.yaml")),
+NOTES = sorted(p for p in CORPUS.glob("*.md") if not p.name.startswith("SYLLABUS"))
+OURS = [*NOTES, *sorted(CORPUS.glob("SYLLABUS*.md")), *sorted(CORPUS.glob("questions/*.yaml")),
         *sorted(CORPUS.glob("reranker-queries/*.jsonl"))]
 TOPICS = {p.stem for p in NOTES}
 

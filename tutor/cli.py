@@ -106,6 +106,45 @@ def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from tutor.answer import Tutor
+
+    if bool(args.question) == bool(args.file):
+        raise InputError("Give either a QUESTION or --file questions.jsonl, not both or neither.")
+    questions = _read_questions(args.file) if args.file else [{"id": "", "question": args.question}]
+    with _open_index(settings) as index:
+        tutor_ = Tutor(settings, index=index)
+        for row in questions:
+            if args.json:
+                out = tutor_.ask(row["question"]).to_dict()
+                print(json.dumps({"id": row["id"], **out} if args.file else out, ensure_ascii=False),
+                      flush=True)
+                continue
+            _print_streamed(tutor_, row["question"])
+    return 0
+
+
+def _print_streamed(tutor_: Any, question: str) -> None:
+    for event in tutor_.stream(question):
+        if event.kind == "sources":
+            print("Sources: " + "; ".join(f"[{i}] {h.chunk.section}" for i, h in enumerate(event.hits, 1)))
+            print()
+        elif event.kind == "delta":
+            print(event.text, end="", flush=True)
+        elif event.answer is not None:
+            answer = event.answer
+            if answer.refused:
+                print(answer.answer)
+            print()
+            for c in answer.citations:
+                print(f"  [{c.n}] {c.doc} — {c.section}\n      “{c.span_text[:160]}”")
+            for sentence in answer.unsupported_sentences:
+                print(f"  ⚠ not supported by its sources: {sentence}")
+            if answer.suggestions:
+                print("Next you could ask: " + " | ".join(answer.suggestions))
+            print(f"({answer.backend}; {answer.timings_ms.get('total_ms', 0) / 1000:.1f} s)")
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print("The browser app is coming soon (issue: Browser app). Meanwhile: `tutor retrieve "
           '"What is RoPE?"`.')
@@ -148,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retrieval stages to run (default hybrid+rerank)")
     p.add_argument("--json", action="store_true", help="print JSON (the public contract, see README)")
     p.set_defaults(handler=cmd_retrieve)
+
+    p = sub.add_parser("ask", help="answer a question from the notes, with citations",
+                       description="Retrieve passages, let the LLM explain with [n] citations, "
+                       "check every citation and sentence against the passages.")
+    p.add_argument("question", nargs="?", help="the question")
+    p.add_argument("--file", type=Path, help='JSON lines of {"id", "question"}; one result line each')
+    p.add_argument("--json", action="store_true", help="print JSON (the public contract, see README)")
+    p.set_defaults(handler=cmd_ask)
 
     p = sub.add_parser("serve", help="start the browser app")
     p.add_argument("--host", default="127.0.0.1")

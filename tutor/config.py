@@ -93,9 +93,17 @@ class Settings(BaseSettings):
     # Qdrant ranks from 0: its k = 61 is the RRF paper's k = 60.
     rrf_k: int = 61
     reranker_model: str = Field("", description="CrossEncoder path or name; empty = bundled.")
-    rerank_max_length: int = 192
+    rerank_max_length: int = 160
     score_floor: float = Field(
         0.1, description="Rerank probability below which a hit does not count as relevant."
+    )
+
+    # Answers
+    answer_passages: int = Field(3, description="Passages given to the LLM (prefill cost grows with each).")
+    passage_chars: int = Field(700, description="Each passage is trimmed to this many characters.")
+    history_turns: int = Field(2, description="Past exchanges sent with a follow-up question.")
+    support_threshold: float = Field(
+        0.5, description="Lexical support score below which a cited sentence is flagged."
     )
 
     # LLM

@@ -362,6 +362,7 @@ def _api_message(exc: openai.APIStatusError) -> str:
 # The bundled model file
 # --------------------------------------------------------------------------------------
 
+EMBEDDED_MODEL = "qwen2.5-coder-1.5b-instruct"
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 GGUF_SIZE = 1_117_320_768
 # The official Qwen file's hash: the part packages' publisher is not the model's author,
@@ -513,7 +514,14 @@ _START_TIMEOUT_S = 180.0
 
 
 def _threads(settings: Settings) -> int:
-    return settings.llm_threads or os.cpu_count() or 1
+    if settings.llm_threads:
+        return settings.llm_threads
+    # The cores this process may run on (a container or `taskset` can allow fewer than
+    # the machine has); llama.cpp slows down badly when it has more threads than cores.
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -521,7 +529,6 @@ class _ServerKey:
     model_path: str
     n_ctx: int
     threads: int
-    alias: str
 
 
 class _EmbeddedServer:
@@ -549,11 +556,21 @@ class _EmbeddedServer:
         # llama.cpp logs every request to stderr at its default verbosity (3); keep that
         # for debugging only. 1 still prints errors.
         params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else 1
-        params.model_alias = {key.alias}
+        params.model_alias = {EMBEDDED_MODEL}
         started = time.perf_counter()
-        self._server: Any = xlc.Server(params)
+        try:
+            self._server: Any = xlc.Server(params)
+        except Exception as exc:  # llama.cpp reports load failures as RuntimeError & co.
+            raise ModelError(
+                f"llama.cpp could not load {key.model_path} ({_short(exc)}): delete that file "
+                "so it is rebuilt from the installed parts, or run `make setup`."
+            ) from exc
         self.base_url = str(self._server.listening_address).rstrip("/") + "/v1"
-        self._wait_healthy(started)
+        try:
+            self._wait_healthy(started)
+        except LLMError:
+            self.close()
+            raise
         self.start_s = time.perf_counter() - started
         log.info("embedded LLM ready at %s in %.1f s", self.base_url, self.start_s)
 
@@ -589,7 +606,7 @@ def _embedded_server(settings: Settings) -> _EmbeddedServer:
     # The lock also covers `ensure_model`, so two threads never join the file twice.
     with _servers_lock:
         model = ensure_model(settings)
-        key = _ServerKey(str(model), settings.llm_ctx, _threads(settings), settings.llm_model)
+        key = _ServerKey(str(model), settings.llm_ctx, _threads(settings))
         server = _servers.get(key)
         if server is None:
             if not _servers:
@@ -616,8 +633,10 @@ class EmbeddedLLM:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The embedded server always serves the bundled model, whatever TUTOR_LLM_MODEL
+        # names (that setting is for an OpenAI-compatible endpoint).
         self.name = (
-            f"embedded: {settings.llm_model} Q4_K_M "
+            f"embedded: {EMBEDDED_MODEL} Q4_K_M "
             f"(llama.cpp, CPU, {_threads(settings)} threads, ctx {settings.llm_ctx})"
         )
         self._client: OpenAICompatibleLLM | None = None
@@ -631,7 +650,7 @@ class EmbeddedLLM:
                 s = self.settings
                 self._client = OpenAICompatibleLLM(
                     server.base_url,
-                    s.llm_model,
+                    EMBEDDED_MODEL,
                     timeout_s=s.llm_timeout_s,
                     max_retries=s.llm_max_retries,
                     temperature=s.llm_temperature,

@@ -79,7 +79,9 @@ class Retriever:
         if mode != "bm25":
             from tutor.models import load_embedder
 
-            vector = load_embedder(s).encode(text, normalize_embeddings=True, convert_to_numpy=True)
+            vector = load_embedder(s).encode(
+                text, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
             dense_query = [float(x) for x in vector]
             requests["dense"] = models.QueryRequest(
                 query=dense_query, using=DENSE, limit=s.dense_k, with_payload=True

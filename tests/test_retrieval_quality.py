@@ -1,0 +1,71 @@
+"""Retrieval quality on the committed gold sets (the full numbers come from `tutor eval` and
+scripts/bench_retrieval.py; this test guards against a regression)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SOURCE_PAGES, needs_source_pages
+
+from tutor.config import REPO_DIR, Settings
+from tutor.gold import load_gold, mean_scores, score_case
+from tutor.index import Index
+from tutor.ingest import Ingestor
+from tutor.retrieve import Retriever
+
+GOLD = load_gold(REPO_DIR / "eval" / "gold.jsonl")
+ANSWERABLE = [g for g in GOLD if g.reference_passages]
+
+
+@pytest.fixture(scope="module")
+def retriever(corpus_index: Index, corpus_settings: Settings) -> Retriever:
+    return Retriever(corpus_settings, corpus_index)
+
+
+def test_gold_set_is_well_formed() -> None:
+    kinds = {g.kind for g in GOLD}
+    assert kinds == {"in_scope", "multi_section", "out_of_scope", "adversarial"}
+    assert len(GOLD) >= 80 and len({g.id for g in GOLD}) == len(GOLD)
+
+
+def test_hybrid_rerank_finds_the_reference_section(retriever: Retriever) -> None:
+    scores = mean_scores([score_case(retriever.search(g.question, k=10).hits, g.reference_passages)
+                          for g in ANSWERABLE])
+    print(f"\nhybrid+rerank on {len(ANSWERABLE)} gold cases: {scores}")
+    assert scores.hit_at_5 >= 0.85 and scores.mrr_at_10 >= 0.65
+
+
+def test_question_bank_questions_find_their_cited_sections(retriever: Retriever) -> None:
+    """The knowledge-base issue's check: each bank question retrieves a section it cites."""
+    from tutor.gold import Passage
+    from tutor.knowledge import load_questions
+
+    questions = load_questions(REPO_DIR / "corpus")
+    found = [
+        score_case(retriever.search(q.question, k=5).hits,
+                   [Passage(doc=k.source.file, section=k.source.section) for k in q.key_points]).hit_at_5
+        for q in questions
+    ]
+    hit5 = sum(found) / len(found)
+    print(f"\nquestion bank hit@5: {hit5:.3f} over {len(found)} questions")
+    assert hit5 >= 0.9
+
+
+def test_out_of_scope_questions_fall_below_the_floor(retriever: Retriever) -> None:
+    off = [g for g in GOLD if g.kind == "out_of_scope"]
+    refused = [not retriever.search(g.question).relevant for g in off]
+    print(f"\nout-of-scope below floor: {sum(refused)}/{len(off)}")
+    assert sum(refused) / len(refused) >= 0.8
+
+
+@needs_source_pages()
+def test_pipeline_works_on_documents_we_did_not_write(tmp_path_factory: pytest.TempPathFactory) -> None:
+    cases = load_gold(REPO_DIR / "eval" / "gold_source_pages.jsonl")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("pages"))
+    index = Index(settings)
+    Ingestor(settings, index).run([SOURCE_PAGES], progress=False)
+    retriever = Retriever(settings, index)
+    scores = mean_scores([score_case(retriever.search(g.question, k=10).hits, g.reference_passages)
+                          for g in cases])
+    print(f"\nsource pages, hybrid+rerank on {len(cases)} cases: {scores}")
+    index.close()
+    assert scores.hit_at_5 >= 0.7

@@ -1,0 +1,279 @@
+"""Grounded answers: retrieve → numbered passages → LLM (streamed) → checked citations.
+
+The tutor's promise is that every shown claim points at a passage the model was given:
+citation markers are parsed while the answer streams and any marker naming no given
+passage is dropped (never shown, always counted); each sentence is then checked against
+the passages it cites and flagged when they do not support it. When retrieval finds
+nothing above the relevance floor, the tutor says its notes do not cover the question and
+names the nearest topics they do cover, without asking the model to invent an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from tutor.citations import CitationParser, best_support
+from tutor.config import Settings
+from tutor.guard import leaks_prompt, strip_overrides
+from tutor.index import Index
+from tutor.llm import LLM, Message, get_llm, prompt_messages
+from tutor.prompts import load_prompt
+from tutor.records import Hit
+from tutor.retrieve import Retriever, check_question
+
+log = logging.getLogger(__name__)
+
+NOT_COVERED = "My notes don't cover this."
+_MARKERS = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One past exchange of the conversation."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    n: int  # the passage number shown in the answer
+    chunk_id: str
+    doc: str
+    section: str
+    span: tuple[int, int]  # [start, end) of the supporting text in the passage
+    span_text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "chunk_id": self.chunk_id, "doc": self.doc, "section": self.section,
+                "span": list(self.span), "span_text": self.span_text}
+
+
+@dataclass(slots=True)
+class Answer:
+    question: str
+    standalone_question: str
+    answer: str
+    citations: list[Citation]
+    contexts: list[Hit]  # the passages given to the LLM, numbered from 1 in this order
+    unsupported_sentences: list[str]
+    refused: bool
+    backend: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    dropped_citations: int = 0
+    suggestions: list[str] = field(default_factory=list)
+    nearest_topics: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape (README: "ask --json")."""
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "answer": self.answer,
+            "citations": [c.to_dict() for c in self.citations],
+            "contexts": [h.to_dict() for h in self.contexts],
+            "unsupported_sentences": self.unsupported_sentences,
+            "refused": self.refused,
+            "backend": self.backend,
+            "timings_ms": self.timings_ms,
+            "dropped_citations": self.dropped_citations,
+            "suggestions": self.suggestions,
+            "nearest_topics": self.nearest_topics,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerEvent:
+    """A step of a streamed answer: the sources first, then text deltas, then the result."""
+
+    kind: Literal["sources", "delta", "done"]
+    hits: Sequence[Hit] = ()
+    text: str = ""
+    answer: Answer | None = None
+
+
+class Tutor:
+    """The tutor's Python API: `Tutor().ask("What is RoPE?")`."""
+
+    def __init__(self, settings: Settings | None = None, *, index: Index | None = None,
+                 llm: LLM | None = None) -> None:
+        self.settings = settings or Settings()
+        self.index = index or Index(self.settings)
+        self.llm = llm or get_llm(self.settings)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.settings, self.index)
+
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        for event in self.stream(question, history):
+            if event.answer is not None:
+                return event.answer
+        raise AssertionError("stream() always ends with a result")  # pragma: no cover
+
+    def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[AnswerEvent]:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        text = check_question(question)
+        cleaned, overrides = strip_overrides(text)
+        if not cleaned:
+            yield self._refusal(text, text, [], timings, started, injection=True)
+            return
+        standalone = self._standalone(cleaned, history, timings)
+        retrieval = self.retriever.search(standalone)
+        timings.update(retrieval.timings_ms)
+        if not retrieval.relevant:
+            yield self._refusal(text, standalone, retrieval.hits, timings, started)
+            return
+        contexts = retrieval.hits[: self.settings.answer_passages]
+        yield AnswerEvent("sources", hits=contexts)
+
+        messages = self._messages(standalone, contexts, history)
+        parser = CitationParser(len(contexts))
+        llm_started = time.perf_counter()
+        for delta in self.llm.stream(messages, max_tokens=self.settings.llm_max_tokens):
+            if "first_token_ms" not in timings:
+                timings["first_token_ms"] = _ms(started)
+            shown = parser.feed(delta)
+            if shown:
+                yield AnswerEvent("delta", text=shown)
+        tail = parser.finish()
+        if tail:
+            yield AnswerEvent("delta", text=tail)
+        timings["llm_ms"] = _ms(llm_started)
+        parsed = parser.result()
+        if leaks_prompt(parsed.text, self._system_prompt) or _MARKERS.sub("", parsed.text).strip() == "":
+            yield self._refusal(text, standalone, retrieval.hits, timings, started)
+            return
+        if parsed.text.strip().startswith(NOT_COVERED.rstrip(".")):
+            yield self._refusal(text, standalone, retrieval.hits, timings, started)
+            return
+
+        check_started = time.perf_counter()
+        citations, unsupported = self._check(parsed.text, parsed.sentences(), contexts)
+        timings["check_ms"] = _ms(check_started)
+        timings["total_ms"] = _ms(started)
+        if overrides:
+            log.info("removed %d instruction-like sentence(s) from the question", overrides)
+        yield AnswerEvent("done", answer=Answer(
+            question=text, standalone_question=standalone, answer=parsed.text,
+            citations=citations, contexts=list(contexts), unsupported_sentences=unsupported,
+            refused=False, backend=self.llm.name, timings_ms=timings,
+            dropped_citations=parsed.dropped, suggestions=self.suggestions(standalone),
+        ))
+
+    # -- steps --------------------------------------------------------------------------
+    @cached_property
+    def _system_prompt(self) -> str:
+        return load_prompt("answer")
+
+    def _standalone(self, question: str, history: Sequence[Turn], timings: dict[str, float]) -> str:
+        """Follow-ups ("and why is that faster?") become standalone queries for retrieval."""
+        if not history:
+            return question
+        started = time.perf_counter()
+        convo = "\n".join(f"Learner: {t.question}\nTutor: {_MARKERS.sub('', t.answer)[:400]}"
+                          for t in history[-self.settings.history_turns:])
+        messages: list[Message] = [
+            {"role": "system", "content": load_prompt("rewrite")},
+            {"role": "user", "content": f"Conversation:\n{convo}\n\nLast message: {question}"},
+        ]
+        rewritten = self.llm.complete(messages, max_tokens=80, temperature=0.0).strip().strip('"')
+        timings["rewrite_ms"] = _ms(started)
+        first_line = rewritten.splitlines()[0].strip() if rewritten else ""
+        return first_line if 5 <= len(first_line) <= 400 else question
+
+    def _messages(self, question: str, contexts: Sequence[Hit], history: Sequence[Turn]) -> list[Message]:
+        messages = prompt_messages(self._system_prompt)
+        for turn in history[-self.settings.history_turns:]:
+            messages.append({"role": "user", "content": f"Question: {turn.question}"})
+            messages.append({"role": "assistant", "content": _MARKERS.sub("", turn.answer).strip()})
+        passages = "\n".join(f"[{i}] {_passage_text(h, self.settings.passage_chars)}"
+                             for i, h in enumerate(contexts, 1))
+        messages.append({"role": "user", "content": f"Passages:\n{passages}\nQuestion: {question}"})
+        return messages
+
+    def _check(self, text: str, sentences: Sequence[Any], contexts: Sequence[Hit]) -> tuple[list[Citation], list[str]]:
+        """Map each citation to its supporting span; flag sentences their passages don't support."""
+        best: dict[int, tuple[float, Citation]] = {}
+        unsupported: list[str] = []
+        for sentence in sentences:
+            if sentence.is_code or len(_MARKERS.sub("", sentence.text).split()) < 3:
+                continue
+            if not sentence.citations:
+                unsupported.append(_MARKERS.sub("", sentence.text).strip())
+                continue
+            scores = []
+            for n in sentence.citations:
+                hit = contexts[n - 1]
+                support = best_support(sentence.text, hit.chunk.text)
+                scores.append(support.score)
+                if n not in best or support.score > best[n][0]:
+                    c = hit.chunk
+                    best[n] = (support.score, Citation(
+                        n, c.id, c.doc, c.section, (support.start, support.end),
+                        c.text[support.start:support.end]))
+            if max(scores) < self.settings.support_threshold:
+                unsupported.append(_MARKERS.sub("", sentence.text).strip())
+        return [best[n][1] for n in sorted(best)], unsupported
+
+    def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], timings: dict[str, float],
+                 started: float, injection: bool = False) -> AnswerEvent:
+        nearest = list(dict.fromkeys(h.chunk.section.split(" > ")[-1] for h in hits))[:3]
+        if injection:
+            text = "I can only help with questions about the study notes; ask me about a topic."
+        elif nearest:
+            text = f"{NOT_COVERED} The closest topics they do cover: {', '.join(nearest)}."
+        else:
+            text = NOT_COVERED
+        timings["total_ms"] = _ms(started)
+        return AnswerEvent("done", answer=Answer(
+            question=question, standalone_question=standalone, answer=text, citations=[],
+            contexts=[], unsupported_sentences=[], refused=True, backend=self.llm.name,
+            timings_ms=timings, nearest_topics=nearest,
+        ))
+
+    # -- follow-up suggestions ------------------------------------------------------------
+    @cached_property
+    def _bank(self) -> tuple[list[str], Any]:
+        from tutor.knowledge import load_questions
+        from tutor.models import load_embedder
+
+        questions = [q.question for q in load_questions(self.settings.corpus_dir)]
+        vectors = load_embedder(self.settings).encode(
+            questions, normalize_embeddings=True, show_progress_bar=False) if questions else None
+        return questions, vectors
+
+    def suggestions(self, question: str, n: int = 3) -> list[str]:
+        """Three follow-ups from the interview bank, nearest to what was just asked: every
+        suggestion is one the notes can answer (an LLM would invent some)."""
+        from tutor.models import load_embedder
+
+        questions, vectors = self._bank
+        if vectors is None:
+            return []
+        query = load_embedder(self.settings).encode(question, normalize_embeddings=True,
+                                                    show_progress_bar=False)
+        ranked = sorted(range(len(questions)), key=lambda i: -float(vectors[i] @ query))
+        same = question.strip().lower()
+        return [questions[i] for i in ranked if questions[i].strip().lower() != same][:n]
+
+
+def _passage_text(hit: Hit, limit: int) -> str:
+    """The passage as the model sees it: heading path, then text with instruction-like
+    sentences removed (a document must not re-task the tutor), trimmed to keep prefill short."""
+    body, _ = strip_overrides(hit.chunk.text)
+    body = " ".join(body.split())
+    if len(body) > limit:
+        body = body[:limit].rsplit(" ", 1)[0] + " …"
+    return f"({hit.chunk.section}) {body}"
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
