@@ -17,8 +17,16 @@ import time
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import README, RESULTS, machine, peak_rss_mb, percentile, replace_section, stamp
-from tutor.config import RETRIEVAL_MODES, REPO_DIR, Settings
+from tutor.benchmarks import (
+    README,
+    RESULTS,
+    machine,
+    peak_rss_mb,
+    percentile,
+    replace_section,
+    stamp,
+)
+from tutor.config import REPO_DIR, RETRIEVAL_MODES, Settings
 from tutor.gold import load_gold, mean_scores, score_case
 from tutor.index import Index
 from tutor.knowledge import load_questions

@@ -40,9 +40,9 @@ def stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def replace_section(path: Path, name: str, body: str) -> None:
-    """Put `body` between `<!-- bench:NAME -->` markers, appending the section if absent."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+def replace_section(path: Path, name: str, body: str, kind: str = "bench") -> None:
+    """Put `body` between `<!-- KIND:NAME -->` markers, appending the section if absent."""
+    start, end = f"<!-- {kind}:{name} -->", f"<!-- /{kind}:{name} -->"
     block = f"{start}\n{body.strip()}\n{end}"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)

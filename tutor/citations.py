@@ -9,6 +9,7 @@ code spans) or a Markdown link passes through untouched. Pure Python, no model.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -526,6 +527,7 @@ def _sentences(
         i += 1
     bounds.append((start, n, False))
 
+    starts = [m.start for m in markers]  # ascending: markers are recorded in text order
     out: list[Sentence] = []
     for s, e, is_code in bounds:
         raw = text[s:e]
@@ -534,7 +536,8 @@ def _sentences(
             continue
         s += len(raw) - len(raw.lstrip())
         e = s + len(stripped)
-        cited = tuple(dict.fromkeys(m.number for m in markers if s <= m.start < e))
+        inside = markers[bisect_left(starts, s) : bisect_left(starts, e)]
+        cited = tuple(dict.fromkeys(m.number for m in inside))
         if not is_code and _ONLY_MARKERS_RE.fullmatch(stripped) and out:
             # "[1]" alone on a line: it cites the sentence before it.
             prev = out[-1]

@@ -146,17 +146,67 @@ def _print_streamed(tutor_: Any, question: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    print("The browser app is coming soon (issue: Browser app). Meanwhile: `tutor retrieve "
-          '"What is RoPE?"`.')
+    from tutor.app import serve
+
+    with _open_index(settings) as index:
+        index.require()  # a clear "run tutor ingest" before the server starts, not in the page
+    print(f"Starting the tutor on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    serve(settings, host=args.host, port=args.port)
     return 0
 
 
 def cmd_train_reranker(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.reranker import train
 
-    out = train(settings, output=args.output, epochs=args.epochs, seed=args.seed)
+    out = train(settings, output=args.output, epochs=args.epochs, seed=args.seed, layers=args.layers)
     print(f"Reranker written to {out}")
     return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from tutor.eval_gate import check, diff, load_thresholds, render_checks, render_diff
+    from tutor.eval_report import console_summary, update_readme, write_report
+    from tutor.evaluate import BASELINE, RESULTS_DIR, EvalOptions, Evaluation, load_run, run_folder, write_run
+
+    if args.baseline and (args.run or args.gold_set != "gold"):
+        raise InputError("--baseline writes the gold set's run to eval/results/baseline: drop --run / --set.")
+    # Load what we compare against before the long run, so a wrong name fails at once.
+    old = load_run(run_folder(args.diff)) if args.diff else None
+    llm_cases = settings.eval_llm_cases if args.llm_cases is None else args.llm_cases
+    evaluation = Evaluation(settings, EvalOptions(
+        gold_set=args.gold_set, mode=args.mode, ablation=args.ablation,
+        llm_cases=None if llm_cases == "all" else int(llm_cases),
+        run_name=BASELINE if args.baseline else args.run))
+    thresholds = load_thresholds(args.thresholds, args.gold_set)
+    run = evaluation.run()
+    folder = RESULTS_DIR / run.summary.run
+    checks, notes = check(run.summary, thresholds)
+    write_run(run, folder)
+    report = write_report(run, folder, checks, notes)
+    print(console_summary(run.summary))
+    if old is not None:
+        text = render_diff(diff(old, run))
+        (folder / "diff.md").write_text(text, encoding="utf-8")
+        print("\n" + text)
+    if args.baseline:
+        update_readme()
+        print("README.md evaluation table regenerated from the new baseline.")
+    print(f"\nReport: {report}")
+    if not args.check:
+        return 0
+    print("\n" + render_checks(checks, notes))
+    failed = [c.metric for c in checks if not c.passed]
+    if failed:
+        print(f"\nBelow threshold: {', '.join(failed)} (eval/thresholds.toml).", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _llm_cases(text: str) -> str | int:
+    if text == "all":
+        return text
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("expected a number of cases or 'all'")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,7 +259,33 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the bundled tutor/models/reranker)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--layers", type=int, default=4, help="encoder layers to keep (MiniLM has 6)")
     p.set_defaults(handler=cmd_train_reranker)
+
+    from tutor.eval_gate import THRESHOLDS
+    from tutor.evaluate import GOLD_SETS
+
+    p = sub.add_parser("eval", help="measure the tutor on a gold set (retrieval, refusals, citations, RAGAS)",
+                       description="Run the real pipeline over a gold set: retrieval metrics and refusals "
+                       "on every case, LLM answers judged with RAGAS on a seeded sample. Writes "
+                       "eval/results/RUN/{config.json,per_case.jsonl,summary.json,report.md}.")
+    p.add_argument("--set", dest="gold_set", choices=list(GOLD_SETS), default="gold",
+                   help="gold set (source-pages needs ../shared/source-pages)")
+    p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None,
+                   help="retrieval mode of the pipeline (default TUTOR_MODE)")
+    p.add_argument("--ablation", action="store_true",
+                   help="also score every retrieval mode on the same cases, and the whole-corpus baseline")
+    p.add_argument("--llm-cases", type=_llm_cases, default=None, metavar="N|all",
+                   help="answerable cases answered and judged (default TUTOR_EVAL_LLM_CASES=10)")
+    p.add_argument("--run", default=None, help="run name (default: time stamp and set)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a metric is below its threshold (prints which)")
+    p.add_argument("--thresholds", type=Path, default=THRESHOLDS, help="thresholds file")
+    p.add_argument("--diff", metavar="RUN", default=None,
+                   help="show what moved against an earlier run, e.g. baseline")
+    p.add_argument("--baseline", action="store_true",
+                   help="write the run to eval/results/baseline and regenerate the README table")
+    p.set_defaults(handler=cmd_eval)
     return parser
 
 

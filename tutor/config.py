@@ -68,7 +68,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TUTOR_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(Path(".tutor"), description="Index, models and feedback live here.")
+    data_dir: Path = Field(Path(".tutor"), description="Index, uploads and feedback live here.")
+    models_dir: Path = Field(
+        Path.home() / ".cache" / "interview-tutor",
+        description="Cache for the joined local LLM (1.1 GB), shared by every data dir.",
+    )
     corpus_dir: Path = Field(REPO_DIR / "corpus", description="Default knowledge base.")
 
     # Index
@@ -93,7 +97,9 @@ class Settings(BaseSettings):
     # Qdrant ranks from 0: its k = 61 is the RRF paper's k = 60.
     rrf_k: int = 61
     reranker_model: str = Field("", description="CrossEncoder path or name; empty = bundled.")
-    rerank_max_length: int = 160
+    # Our sections open with a sentence naming their concept, so the first ~100 passage
+    # tokens carry the relevance signal; longer inputs cost CPU time for little gain.
+    rerank_max_length: int = 128
     score_floor: float = Field(
         0.1, description="Rerank probability below which a hit does not count as relevant."
     )
@@ -119,13 +125,44 @@ class Settings(BaseSettings):
     llm_ctx: int = 4096
     llm_threads: int = Field(0, description="CPU threads for the embedded LLM; 0 = all cores.")
 
+    # Mock interview
+    grade_method: Literal["auto", "embedding", "llm"] = Field(
+        "auto", description="How answers are graded: embedding similarity + contradiction cues "
+        "(offline, fast), the LLM as judge, or auto = llm when TUTOR_LLM_BASE_URL is set."
+    )
+    grade_covered_similarity: float = Field(
+        0.62, description="Cosine (MiniLM) from which a learner's clause covers a key point."
+    )
+    grade_partial_similarity: float = Field(
+        0.5, description="Cosine from which a learner's clause partly covers a key point."
+    )
+    grade_contradiction_similarity: float = Field(
+        0.45, description="Cosine from which a clause is close enough to a key point to be "
+        "checked for contradicting it."
+    )
+    grade_max_answer_chars: int = Field(
+        3000, description="Longer answers are cut (at a sentence end) before grading."
+    )
+    interview_questions: int = Field(5, description="Questions in a mock interview by default.")
+
+    # Evaluation (`tutor eval`)
+    judge_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint of the RAGAS judge; unset = the embedded LLM."
+    )
+    judge_model: str = Field("", description="Model name at the judge endpoint; empty = TUTOR_LLM_MODEL.")
+    judge_api_key: str | None = Field(None, description="API key of the judge endpoint, if it needs one.")
+    judge_max_tokens: int = Field(
+        768, description="Reply budget of one judge call (RAGAS asks for JSON with a reason per verdict)."
+    )
+    eval_llm_cases: int = Field(
+        10, description="Gold cases answered by the LLM and judged per `tutor eval` run (seeded sample)."
+    )
+    eval_seed: int = Field(13, description="Seed that picks the LLM-judged gold cases.")
+
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
 
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
 
     def embedder_path(self) -> str:
         return self.embed_model or str(bundled_embedder_path())

@@ -10,6 +10,7 @@ IDF statistics as documents come and go.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,9 @@ class Index:
         self.settings = settings
         self.name = settings.collection
         self.client = client or open_client(settings)
+        # Local mode is not safe for concurrent writes and reads from the app's threads;
+        # a server would not need it, and it costs nothing uncontended.
+        self.lock = threading.RLock()
 
     def close(self) -> None:
         self.client.close()
@@ -146,8 +150,9 @@ class Index:
             )
             for c, d, s in zip(chunks, dense, sparse, strict=True)
         ]
-        for start in range(0, len(points), 256):
-            self.client.upsert(self.name, points=points[start : start + 256], wait=True)
+        with self.lock:
+            for start in range(0, len(points), 256):
+                self.client.upsert(self.name, points=points[start : start + 256], wait=True)
 
     def delete_doc(self, doc: str, keep_hash: str | None = None) -> None:
         """Delete a document's chunks (those of older versions only, when `keep_hash` is given)."""
@@ -156,7 +161,13 @@ class Index:
         if keep_hash is not None:
             must_not.append(models.FieldCondition(key="doc_hash", match=models.MatchValue(value=keep_hash)))
         selector = models.FilterSelector(filter=models.Filter(must=must, must_not=must_not))
-        self.client.delete(self.name, points_selector=selector, wait=True)
+        with self.lock:
+            self.client.delete(self.name, points_selector=selector, wait=True)
+
+    def query(self, requests: list[models.QueryRequest]) -> list[models.QueryResponse]:
+        """Several Query API requests in one round trip."""
+        with self.lock:
+            return self.client.query_batch_points(self.name, requests)
 
     # -- reads ----------------------------------------------------------------------------
     def documents(self) -> list[IndexedDocument]:
@@ -167,9 +178,10 @@ class Index:
         offset = None
         fields = ["doc", "title", "path", "doc_hash", "ingested_at"]
         while True:
-            points, offset = self.client.scroll(
-                self.name, limit=1024, offset=offset, with_payload=fields, with_vectors=False
-            )
+            with self.lock:
+                points, offset = self.client.scroll(
+                    self.name, limit=1024, offset=offset, with_payload=fields, with_vectors=False
+                )
             for p in points:
                 payload = p.payload or {}
                 row = found.setdefault(payload["doc"], {**payload, "chunks": 0})
@@ -195,9 +207,10 @@ class Index:
         out: list[Chunk] = []
         offset = None
         while True:
-            points, offset = self.client.scroll(
-                self.name, scroll_filter=flt, limit=1024, offset=offset, with_payload=True
-            )
+            with self.lock:
+                points, offset = self.client.scroll(
+                    self.name, scroll_filter=flt, limit=1024, offset=offset, with_payload=True
+                )
             out.extend(chunk_from_payload(p.payload or {}) for p in points)
             if offset is None:
                 return sorted(out, key=lambda c: c.id)

@@ -13,8 +13,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from fnmatch import fnmatch
+from functools import cached_property
 from pathlib import Path
 
 from tutor.config import Settings

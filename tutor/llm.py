@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
 
 from tutor.config import Settings
 from tutor.errors import LLMError, ModelError
@@ -138,6 +140,11 @@ class OpenAICompatibleLLM:
         )
         self._client = openai.OpenAI(
             base_url=self.base_url,
+            # A proxy from HTTP(S)_PROXY can never reach this machine's own servers (the
+            # embedded model, a local Ollama): talk to loopback directly.
+            http_client=openai.DefaultHttpxClient(trust_env=False)
+            if _is_loopback(base_url)
+            else None,
             # Local servers ignore the key, but the client refuses to start without one.
             api_key=api_key or "not-needed",
             timeout=openai.Timeout(timeout_s, connect=min(timeout_s, _CONNECT_TIMEOUT_S)),
@@ -329,6 +336,16 @@ class OpenAICompatibleLLM:
         except (openai.OpenAIError, AttributeError, TypeError):
             return ""
         return f" (it serves: {', '.join(names)})" if names else ""
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _retryable(exc: Exception) -> bool:
@@ -580,7 +597,7 @@ class _EmbeddedServer:
         health = self.base_url.removesuffix("/v1") + "/health"
         while True:
             try:
-                if httpx.get(health, timeout=5.0).status_code == 200:
+                if httpx.get(health, timeout=5.0, trust_env=False).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass  # still loading: the port may not accept yet
@@ -635,9 +652,10 @@ class EmbeddedLLM:
         self.settings = settings
         # The embedded server always serves the bundled model, whatever TUTOR_LLM_MODEL
         # names (that setting is for an OpenAI-compatible endpoint).
+        threads = _threads(settings)
         self.name = (
-            f"embedded: {EMBEDDED_MODEL} Q4_K_M "
-            f"(llama.cpp, CPU, {_threads(settings)} threads, ctx {settings.llm_ctx})"
+            f"embedded: {EMBEDDED_MODEL} Q4_K_M (llama.cpp, CPU, "
+            f"{threads} thread{'s' if threads != 1 else ''}, ctx {settings.llm_ctx})"
         )
         self._client: OpenAICompatibleLLM | None = None
         self._lock = threading.Lock()

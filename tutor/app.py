@@ -1,0 +1,292 @@
+"""The browser app (Gradio): the tutor chat, the mock interview and the library.
+
+Everything a user or a document supplies is escaped before it is shown (questions,
+answers, passages, file names): Markdown and HTML from outside are shown as text, never
+rendered. Each browser session keeps its own chat history in `gr.State`; the index and
+the models are shared. Errors become one readable line in the chat, never a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from tutor.answer import Answer, Tutor, Turn
+from tutor.config import RETRIEVAL_MODES, Settings
+from tutor.documents import SUPPORTED_SUFFIXES
+from tutor.errors import TutorError
+from tutor.index import Index
+from tutor.ingest import Ingestor
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_MB = 20
+_MARKER = re.compile(r"\[(\d+)\]")
+CSS = """
+.cite { font-weight: 600; text-decoration: none; }
+.source { border-left: 3px solid #6366f1; padding: 4px 10px; margin: 8px 0; }
+.source mark { background: #fde68a; }
+.unsupported { background: #fee2e2; }
+.backend { font-size: 0.85em; opacity: 0.75; }
+"""
+
+
+def escape_markdown(text: str) -> str:
+    """Show text exactly as typed: HTML escaped, Markdown syntax neutralised."""
+    escaped = html.escape(text)
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", escaped)
+
+
+def render_answer(answer: Answer, turn_id: int) -> str:
+    """The answer with clickable `[n]` links to its sources and unsupported sentences marked."""
+    body = html.escape(answer.answer)
+    for sentence in answer.unsupported_sentences:
+        body = _mark_unsupported(body, html.escape(sentence))
+    body = _MARKER.sub(lambda m: f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>', body)
+    if answer.unsupported_sentences:
+        body += f"\n\n<small>⚠ {len(answer.unsupported_sentences)} sentence(s) not supported by the cited passages.</small>"
+    return body
+
+
+def _mark_unsupported(body: str, sentence: str) -> str:
+    """Highlight an unsupported sentence even when markers sit inside it."""
+    words = [re.escape(w) for w in sentence.split()]
+    if not words:
+        return body
+    pattern = r"\s*(?:\[\d+\]\s*)*".join(words)
+    return re.sub(f"({pattern})", r'<span class="unsupported" title="not supported by its sources">\1 ⚠</span>', body, count=1)
+
+
+def render_sources(answer: Answer | None, turn_id: int) -> str:
+    if answer is None:
+        return "<p>Sources of the latest answer appear here.</p>"
+    if answer.refused:
+        topics = ", ".join(html.escape(t) for t in answer.nearest_topics) or "none"
+        return f"<p>No passage in the notes covers this question. Nearest topics: {topics}.</p>"
+    cited = {c.n: c for c in answer.citations}
+    parts = []
+    for n, hit in enumerate(answer.contexts, 1):
+        text = hit.chunk.text
+        citation = cited.get(n)
+        if citation:
+            s, e = citation.span
+            shown = f"{html.escape(text[:s])}<mark>{html.escape(text[s:e])}</mark>{html.escape(text[e:])}"
+        else:
+            shown = html.escape(text)
+        rerank = hit.scores.rerank
+        relevance = f"relevance {rerank:.2f}" if rerank is not None else f"score {hit.score:.3f}"
+        status = "cited" if citation else "given, not cited"
+        parts.append(
+            f'<div class="source" id="src-{turn_id}-{n}"><b>[{n}] {html.escape(hit.chunk.title)}</b> — '
+            f"{html.escape(hit.chunk.section)}<br><small>{html.escape(hit.chunk.doc)} · {relevance} · {status}</small>"
+            f"<details{' open' if citation else ''}><summary>passage</summary><p>{shown}</p></details></div>"
+        )
+    return "\n".join(parts)
+
+
+class App:
+    """State shared by all sessions: settings, index, the tutor; plus the feedback log."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.index = Index(settings)
+        self.tutor = Tutor(settings, index=self.index)
+        self.feedback_path = settings.data_dir / "feedback.jsonl"
+        self._feedback_lock = threading.Lock()
+
+    # -- tutor tab ------------------------------------------------------------------------
+    def chat(self, question: str, chat: list[dict[str, Any]], turns: list[Turn],
+             answers: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+        question = question or ""
+        turn_id = len(answers)
+        chat = [*chat, {"role": "user", "content": escape_markdown(question)},
+                {"role": "assistant", "content": "…"}]
+        no_suggestions = [gr.update(visible=False)] * 3
+        yield chat, turns, answers, "", render_sources(None, turn_id), "", *no_suggestions
+        shown = ""
+        try:
+            for event in self.tutor.stream(question, turns):
+                if event.kind == "sources":
+                    chat[-1]["content"] = "_Reading the passages on the right…_"
+                    yield chat, turns, answers, "", "<p>Reading these passages…</p>" + "".join(
+                        f"<div class='source'>{html.escape(h.chunk.section)}</div>" for h in event.hits), "", *no_suggestions
+                elif event.kind == "delta":
+                    shown += event.text
+                    chat[-1]["content"] = html.escape(shown)
+                    yield chat, turns, answers, "", gr.update(), "", *no_suggestions
+                elif event.answer is not None:
+                    answer = event.answer
+                    chat[-1]["content"] = render_answer(answer, turn_id)
+                    turns = [*turns, Turn(answer.question, answer.answer)]
+                    answers = [*answers, {"question": answer.question, "answer": answer.answer,
+                                          "chunk_ids": [h.chunk.id for h in answer.contexts],
+                                          "backend": answer.backend}]
+                    backend = f"<span class='backend'>Answered by {html.escape(answer.backend)} in {answer.timings_ms.get('total_ms', 0) / 1000:.1f} s</span>"
+                    buttons = [gr.update(value=s, visible=True) for s in answer.suggestions[:3]]
+                    buttons += [gr.update(visible=False)] * (3 - len(buttons))
+                    yield chat, turns, answers, "", render_sources(answer, turn_id), backend, *buttons
+        except TutorError as exc:
+            chat[-1]["content"] = f"⚠ {html.escape(str(exc))}"
+            yield chat, turns, answers, question, gr.update(), "", *no_suggestions
+        except Exception:  # a bug: keep the session alive, log the traceback for us
+            log.exception("answering failed")
+            chat[-1]["content"] = "⚠ Something went wrong while answering; the details are in the server log."
+            yield chat, turns, answers, question, gr.update(), "", *no_suggestions
+
+    def feedback(self, data: gr.LikeData, answers: list[dict[str, Any]]) -> None:
+        # Chat rows alternate user/assistant, so assistant row i is answer i // 2.
+        index = data.index[0] if isinstance(data.index, list | tuple) else data.index
+        number = int(index) // 2
+        if not 0 <= number < len(answers):
+            return
+        row = {**answers[number], "liked": bool(data.liked), "at": datetime.now(UTC).isoformat()}
+        self.feedback_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._feedback_lock, self.feedback_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    # -- library tab ----------------------------------------------------------------------
+    def documents(self) -> list[list[Any]]:
+        rows = []
+        for d in self.index.documents():
+            when = datetime.fromtimestamp(d.ingested_at, UTC).strftime("%Y-%m-%d %H:%M") if d.ingested_at else ""
+            rows.append([d.title, d.doc, d.chunks, when])
+        return rows
+
+    def upload(self, files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, Any, Any]:
+        if not files:
+            return "Choose one or more files first.", gr.update(), gr.update()
+        paths, problems = [], []
+        for f in files:
+            path = Path(getattr(f, "name", f))
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                problems.append(f"{html.escape(path.name)}: unsupported type (use {', '.join(SUPPORTED_SUFFIXES)})")
+            elif path.stat().st_size > MAX_UPLOAD_MB * 1_000_000:
+                problems.append(f"{html.escape(path.name)}: larger than {MAX_UPLOAD_MB} MB")
+            else:
+                paths.append(path)
+        summary = ""
+        if paths:
+            progress(0.1, desc="Reading and embedding…")
+            uploads = self.settings.data_dir / "uploads"
+            uploads.mkdir(parents=True, exist_ok=True)
+            kept = []
+            for path in paths:  # keep the originals, so re-ingesting and removal work later
+                target = uploads / path.name
+                target.write_bytes(path.read_bytes())
+                kept.append(target)
+            report = Ingestor(self.settings, self.index).run(kept, progress=False)
+            summary = report.summary()
+        message = "\n".join(["- " + p for p in problems] + ([html.escape(summary)] if summary else []))
+        docs = self.documents()
+        return message, docs, gr.update(choices=[r[1] for r in docs])
+
+    def remove(self, doc: str | None) -> tuple[str, Any, Any]:
+        if not doc:
+            return "Choose a document to remove.", gr.update(), gr.update()
+        self.index.delete_doc(doc)
+        docs = self.documents()
+        return f"Removed {html.escape(doc)}.", docs, gr.update(choices=[r[1] for r in docs], value=None)
+
+    def inspect(self, question: str) -> tuple[list[list[Any]], str]:
+        """Each stage's scores for the passages hybrid+rerank returns, side by side."""
+        try:
+            started = time.perf_counter()
+            result = self.tutor.retriever.search(question, mode="hybrid+rerank", k=10)
+        except TutorError as exc:
+            return [], f"⚠ {html.escape(str(exc))}"
+        rows = [[i, h.chunk.section, h.chunk.doc, _fmt(h.scores.bm25), _fmt(h.scores.dense),
+                 _fmt(h.scores.fused), _fmt(h.scores.rerank)] for i, h in enumerate(result.hits, 1)]
+        verdict = "above" if result.relevant else "below"
+        note = (f"Top passage is {verdict} the relevance floor ({self.settings.score_floor}); "
+                f"{(time.perf_counter() - started) * 1000:.0f} ms.")
+        return rows, note
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def build(settings: Settings) -> gr.Blocks:
+    app = App(settings)
+    with gr.Blocks(title="interview-tutor", analytics_enabled=False) as demo:
+        gr.Markdown("# interview-tutor\nAsk about LLM / ML engineering, or let the tutor interview you. "
+                    "Every answer comes from the study notes, with its sources.")
+        with gr.Tab("Tutor", id="tutor"):
+            turns = gr.State([])
+            answers = gr.State([])
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Tutor", height=480, elem_id="chat", sanitize_html=True,
+                                         feedback_options=("Like", "Dislike"))
+                    question = gr.Textbox(label="Your question", placeholder="e.g. Why is attention scaled by sqrt(d_k)?",
+                                          lines=2, max_lines=8, elem_id="question")
+                    with gr.Row():
+                        send = gr.Button("Ask", variant="primary", elem_id="ask")
+                        new_chat = gr.Button("New chat", elem_id="new-chat")
+                    with gr.Row():
+                        suggestions = [gr.Button(visible=False, size="sm", elem_id=f"suggestion-{i}") for i in range(3)]
+                    backend = gr.HTML(elem_id="backend")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(render_sources(None, 0), elem_id="sources")
+            outputs = [chatbot, turns, answers, question, sources, backend, *suggestions]
+            send.click(app.chat, [question, chatbot, turns, answers], outputs, api_name="ask")
+            question.submit(app.chat, [question, chatbot, turns, answers], outputs, api_name=False)
+            for button in suggestions:
+                button.click(app.chat, [button, chatbot, turns, answers], outputs, api_name=False)
+            new_chat.click(lambda: ([], [], [], "", render_sources(None, 0), ""),
+                           None, [chatbot, turns, answers, question, sources, backend], api_name="new_chat")
+            chatbot.like(app.feedback, [answers], None, api_name=False)
+
+        with gr.Tab("Library", id="library"):
+            docs = gr.Dataframe(app.documents(), headers=["title", "document", "chunks", "last ingested"],
+                                interactive=False, elem_id="documents")
+            with gr.Row():
+                upload = gr.File(label=f"Add documents ({', '.join(SUPPORTED_SUFFIXES)}; ≤ {MAX_UPLOAD_MB} MB each)",
+                                 file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="upload")
+                with gr.Column():
+                    ingest_button = gr.Button("Ingest", variant="primary", elem_id="ingest")
+                    remove_choice = gr.Dropdown([r[1] for r in app.documents()], label="Remove a document")
+                    remove_button = gr.Button("Remove", variant="stop")
+            library_status = gr.Markdown(elem_id="library-status")
+            ingest_button.click(app.upload, [upload], [library_status, docs, remove_choice], api_name="upload")
+            remove_button.click(app.remove, [remove_choice], [library_status, docs, remove_choice], api_name="remove")
+            gr.Markdown("### Retrieval inspector")
+            probe = gr.Textbox(label="Question", elem_id="probe")
+            probe_button = gr.Button("Inspect retrieval")
+            probe_note = gr.Markdown()
+            probe_table = gr.Dataframe(headers=["rank", "section", "document", "bm25", "dense", "fused (RRF)", "rerank"],
+                                       interactive=False)
+            probe_button.click(app.inspect, [probe], [probe_table, probe_note], api_name="inspect")
+        gr.Markdown(f"<small>Retrieval modes available: {', '.join(RETRIEVAL_MODES)} · nothing leaves this machine.</small>")
+    demo.queue(default_concurrency_limit=4)
+    demo.tutor_app = app  # type: ignore[attr-defined]
+    return demo
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    demo = build(settings)
+    # Start the local model while the page loads, so the first answer does not pay for it.
+    threading.Thread(target=_warm_up, args=(demo.tutor_app,), daemon=True).start()  # type: ignore[attr-defined]
+    demo.launch(server_name=host, server_port=port, share=False, show_error=False,
+                max_file_size=f"{MAX_UPLOAD_MB}mb", css=CSS)
+
+
+def _warm_up(app: App) -> None:
+    try:
+        app.tutor.retriever.search("warm up", mode="hybrid+rerank")
+        start = getattr(app.tutor.llm, "start", None)
+        if start is not None:
+            start()
+    except TutorError as exc:
+        log.warning("warm-up: %s", exc)

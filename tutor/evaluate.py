@@ -1,0 +1,649 @@
+"""`tutor eval`: run the real pipeline over a gold set and measure it.
+
+What runs for which case (the LLM is the expensive part: ~10-20 s an answer on 2 CPU cores):
+- every case: retrieval in the configured mode (in every mode with `--ablation`), the
+  deterministic retrieval metrics and RAGAS's non-LLM context metrics;
+- every case that should be refused (out of scope, pure prompt injection): the full pipeline,
+  which only calls the LLM when retrieval clears the relevance floor;
+- a fixed, seeded sample of answerable cases (`--llm-cases`, `all` for every case): the full
+  pipeline with the LLM, the citation checks and the judge's RAGAS metrics. Each case's
+  record says whether it was in that sample.
+
+The gold set's own corpus is ingested into an index of its own (`<data dir>/eval/<set>/`,
+incremental), so documents a user added to their index never move the numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from statistics import fmean
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
+
+from tutor.config import REPO_DIR, RETRIEVAL_MODES, RetrievalMode, Settings
+from tutor.errors import InputError, ModelError
+from tutor.gold import GoldCase, Passage, RetrievalScores, is_relevant, load_gold, mean_scores, score_case
+from tutor.ragas_metrics import CONTEXT_METRICS, JUDGED_METRICS, RagasJudge, Score, context_scores
+from tutor.records import Chunk, Hit
+
+if TYPE_CHECKING:
+    from tutor.answer import Answer, Tutor
+    from tutor.index import Index
+    from tutor.llm import LLM
+
+log = logging.getLogger(__name__)
+
+EVAL_DIR = REPO_DIR / "eval"
+RESULTS_DIR = EVAL_DIR / "results"
+BASELINE = "baseline"
+SOURCE_PAGES = REPO_DIR.parent / "shared" / "source-pages"
+RANKED_K = 10  # hits kept per case: MRR@10 and recall@10 look this deep
+_MARKER = re.compile(r"\s*\[\d+\]")
+_SECRETS = ("qdrant_api_key", "llm_api_key", "judge_api_key")
+
+
+@dataclass(frozen=True, slots=True)
+class GoldSet:
+    name: str
+    file: Path
+    corpus: Path  # the documents its reference passages come from
+
+
+GOLD_SETS = {
+    "gold": GoldSet("gold", EVAL_DIR / "gold.jsonl", REPO_DIR / "corpus"),
+    "source-pages": GoldSet("source-pages", EVAL_DIR / "gold_source_pages.jsonl", SOURCE_PAGES),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    gold_set: str = "gold"
+    mode: RetrievalMode | None = None  # None = the configured mode
+    ablation: bool = False
+    llm_cases: int | None = 0  # answerable cases answered and judged; None = all of them
+    run_name: str | None = None
+
+
+# -- records ------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class AnswerRecord:
+    """What the full pipeline did with one question, and how its answer measures up."""
+
+    refused: bool
+    llm_called: bool  # False: refused at the relevance floor or by the injection guard
+    answer: str
+    context_ids: list[str]
+    citations: list[str]  # "[n] chunk id" of each shown citation
+    valid_citations: int  # citations naming the passage given as [n], span taken from it
+    relevant_citations: int  # citations of a reference passage of the case
+    markers: int  # [n] markers left in the shown answer
+    dropped_citations: int  # markers the model wrote that named no given passage
+    unsupported_sentences: list[str]
+    seconds: float
+    judged: dict[str, Score] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CaseResult:
+    id: str
+    kind: str
+    topic: str
+    level: str
+    question: str
+    should_refuse: bool  # no reference passage: the notes do not answer it
+    ranked: list[str]  # chunk ids of the top hits, configured mode
+    first_relevant: int | None  # rank of the first hit from a reference passage
+    cleared_floor: bool  # retrieval found something above the relevance floor
+    retrieval: RetrievalScores | None  # None for cases without reference passages
+    context: dict[str, Score]  # RAGAS non-LLM metrics of the passages the LLM gets
+    in_llm_sample: bool  # answered by the LLM and judged
+    modes: dict[str, RetrievalScores] = field(default_factory=dict)  # --ablation
+    pipeline: AnswerRecord | None = None  # the full pipeline ran on this case
+    whole_corpus: AnswerRecord | None = None  # the whole-corpus-in-the-prompt baseline
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    group: str
+    value: float | None  # None: not computed, `note` says why
+    n: int  # how many cases (or citations) it averages over
+    about: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModeResult:
+    mode: str
+    scores: RetrievalScores | None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Summary:
+    run: str
+    gold_set: str
+    mode: str
+    started: str
+    cases: int
+    llm_cases: list[str]
+    answer_backend: str | None
+    judge_id: str | None
+    judge_name: str | None
+    metrics: list[Metric]
+    ablation: list[ModeResult]
+    whole_corpus: str
+    per_topic: dict[str, RetrievalScores]
+    seconds: dict[str, float]
+
+    def metric(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+
+@dataclass(slots=True)
+class Run:
+    config: dict[str, Any]  # a JSON snapshot of everything that produced the numbers
+    summary: Summary
+    cases: list[CaseResult]
+
+
+_CASES = TypeAdapter(list[CaseResult])
+_SUMMARY = TypeAdapter(Summary)
+
+
+RUN_FILES = ("config.json", "per_case.jsonl", "summary.json", "report.md", "diff.md",
+             "per_topic.png", "ablation.png")
+
+
+def write_run(run: Run, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:  # a rerun under the same name leaves nothing of the old one
+        (folder / name).unlink(missing_ok=True)
+    (folder / "config.json").write_text(json.dumps(run.config, indent=2) + "\n", encoding="utf-8")
+    rows = _CASES.dump_python(run.cases, mode="json")
+    (folder / "per_case.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    summary = _SUMMARY.dump_python(run.summary, mode="json")
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def load_run(folder: Path) -> Run:
+    if not (folder / "summary.json").exists():
+        raise InputError(f"No evaluation run at {folder}: run `tutor eval` first.")
+    rows = [json.loads(line) for line in (folder / "per_case.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    return Run(
+        config=json.loads((folder / "config.json").read_text(encoding="utf-8")),
+        summary=_SUMMARY.validate_json((folder / "summary.json").read_bytes()),
+        cases=_CASES.validate_python(rows),
+    )
+
+
+def run_folder(name: str) -> Path:
+    """A run by name under eval/results/, or a path to a run folder."""
+    given = Path(name)
+    return given if given.is_dir() and (given / "summary.json").exists() else RESULTS_DIR / name
+
+
+# -- choosing the LLM sample ---------------------------------------------------------------
+
+def llm_sample(cases: Sequence[GoldCase], n: int | None, seed: int) -> list[str]:
+    """Ids of the answerable cases the LLM answers: `n` of them (None = all), at least one of
+    each kind when `n` allows. Each case's rank is a hash of the seed and its id, so adding
+    a case to the gold set never reshuffles the others."""
+    answerable = [c for c in cases if c.reference_passages]
+    if n is None or n >= len(answerable):
+        return [c.id for c in answerable]
+    ranked = sorted(answerable, key=lambda c: hashlib.sha256(f"{seed}:{c.id}".encode()).hexdigest())
+    picked = list({c.kind: c for c in reversed(ranked)}.values())[:n]  # best-ranked of each kind
+    picked += [c for c in ranked if c not in picked][: n - len(picked)]
+    return sorted(c.id for c in picked)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+class Evaluation:
+    """One run over one gold set. `run()` does the work; nothing is written here."""
+
+    def __init__(self, settings: Settings, options: EvalOptions) -> None:
+        if options.gold_set not in GOLD_SETS:
+            raise InputError(f"Unknown gold set {options.gold_set!r}: choose one of {', '.join(GOLD_SETS)}.")
+        self.gold = GOLD_SETS[options.gold_set]
+        if not self.gold.corpus.is_dir():
+            raise InputError(f"The {self.gold.name} gold set needs its documents at {self.gold.corpus}: "
+                             "put them there, or evaluate another set (`--set gold`).")
+        self.options = options
+        self.settings = settings  # the LLM and judge keep the user's data dir (the joined model)
+        self.eval_settings = settings.model_copy(update={
+            "data_dir": settings.data_dir / "eval" / self.gold.name,
+            "collection": f"{settings.collection}-eval-{self.gold.name}",
+            "mode": options.mode or settings.mode,
+        })
+        self.cases = load_gold(self.gold.file)
+        self.sample = set(llm_sample(self.cases, options.llm_cases, settings.eval_seed))
+        self.run_name = options.run_name or default_run_name(self.gold.name)
+        self.seconds: dict[str, float] = {}
+        self._llm: LLM | None = None
+        self._judge: RagasJudge | None = None
+
+    @property
+    def mode(self) -> RetrievalMode:
+        return self.eval_settings.mode
+
+    def run(self) -> Run:
+        from tutor.index import Index
+
+        started = time.perf_counter()
+        stamp = datetime.now(UTC)
+        index = Index(self.eval_settings)
+        try:
+            self._ingest(index)
+            self.chunks = index.chunks()
+            results = self._timed("retrieval", lambda: self._retrieve_all(index))
+            self._timed("answers", lambda: self._answer_all(index, results))
+            self._timed("judge", lambda: self._judge_all(results))
+            whole_corpus = self._timed("whole_corpus", lambda: self._whole_corpus(index, results))
+            config = self._config(index, stamp)
+        finally:
+            index.close()
+        self.seconds["total"] = round(time.perf_counter() - started, 1)
+        return Run(config, self._summary(results, stamp, whole_corpus), results)
+
+    def _timed(self, phase: str, work: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        out = work()
+        self.seconds[phase] = round(time.perf_counter() - started, 1)
+        return out
+
+    def _ingest(self, index: Index) -> None:
+        from tutor.ingest import Ingestor
+
+        report = self._timed("ingest", lambda: Ingestor(self.eval_settings, index).run([self.gold.corpus]))
+        log.info("%s", report.summary())
+        if report.rejected:
+            raise InputError(f"The {self.gold.name} corpus did not ingest cleanly: {report.summary()}")
+
+    # -- retrieval, every case -------------------------------------------------------------
+    def _retrieve_all(self, index: Index) -> list[CaseResult]:
+        from tqdm import tqdm
+
+        from tutor.retrieve import Retriever
+
+        retriever = Retriever(self.eval_settings, index)
+        modes = self._available_modes(retriever) if self.options.ablation else {}
+        return [self._retrieve(retriever, case, modes)
+                for case in tqdm(self.cases, desc=f"Retrieval ({self.gold.name})", unit="case", mininterval=2)]
+
+    def _available_modes(self, retriever: Any) -> dict[RetrievalMode, str]:
+        """Each ablation mode, or why it cannot run (a missing reranker, say)."""
+        modes: dict[RetrievalMode, str] = {}
+        for mode in RETRIEVAL_MODES:
+            try:
+                retriever.search(self.cases[0].question, mode=mode)
+                modes[mode] = ""
+            except ModelError as exc:
+                modes[mode] = f"not computed: {exc}"
+        return modes
+
+    def _retrieve(self, retriever: Any, case: GoldCase, modes: dict[RetrievalMode, str]) -> CaseResult:
+        found = retriever.search(case.question, k=RANKED_K)
+        passages = case.reference_passages
+        contexts = [h.chunk for h in found.hits[: self.eval_settings.answer_passages]]
+        result = CaseResult(
+            id=case.id, kind=case.kind, topic=case.topic, level=case.level, question=case.question,
+            should_refuse=not passages,
+            ranked=[h.chunk.id for h in found.hits],
+            first_relevant=next((r for r, h in enumerate(found.hits, 1) if is_relevant(h, passages)), None),
+            cleared_floor=found.relevant,
+            retrieval=score_case(found.hits, passages) if passages else None,
+            context=context_scores(contexts, self._reference_chunks(passages)) if passages else {},
+            in_llm_sample=case.id in self.sample,
+        )
+        if passages:
+            for mode, problem in modes.items():
+                if problem:
+                    continue
+                hits = found.hits if mode == self.mode else retriever.search(case.question, mode=mode, k=RANKED_K).hits
+                result.modes[mode] = score_case(hits, passages)
+        return result
+
+    def _reference_chunks(self, passages: Sequence[Passage]) -> list[Chunk]:
+        return [c for c in self.chunks if is_relevant(Hit(c, 0.0), passages)]
+
+    # -- the full pipeline --------------------------------------------------------------------
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            from tutor.llm import get_llm
+
+            self._llm = get_llm(self.settings)
+        return self._llm
+
+    def _answer_all(self, index: Index, results: list[CaseResult]) -> None:
+        from tqdm import tqdm
+
+        from tutor.answer import Tutor
+
+        todo = [r for r in results if r.should_refuse or r.in_llm_sample]
+        if not todo:
+            return
+        tutor = Tutor(self.eval_settings, index=index, llm=self.llm)
+        gold = {c.id: c for c in self.cases}
+        for result in tqdm(todo, desc="Answers", unit="case", mininterval=2):
+            result.pipeline = _ask(tutor, gold[result.id])
+
+    def _judge_all(self, results: list[CaseResult]) -> None:
+        from tqdm import tqdm
+
+        todo = [r for r in results if r.in_llm_sample and r.pipeline and not r.pipeline.refused]
+        if not todo:
+            return
+        gold = {c.id: c for c in self.cases}
+        chunks = {c.id: c for c in self.chunks}
+        for result in tqdm(todo, desc="Judge (RAGAS)", unit="case", mininterval=2):
+            assert result.pipeline is not None
+            result.pipeline.judged = self._judge_answer(gold[result.id], result.pipeline, chunks)
+
+    def _judge_answer(self, case: GoldCase, record: AnswerRecord, chunks: dict[str, Chunk]) -> dict[str, Score]:
+        if self._judge is None:
+            from tutor.ragas_metrics import judge_endpoint
+
+            self._judge = RagasJudge(judge_endpoint(self.settings), self.settings)
+        text = _MARKER.sub("", record.answer).strip()
+        return self._judge.score(case.question, text, [chunks[i] for i in record.context_ids],
+                                 case.reference_answer)
+
+    # -- whole corpus in the prompt ---------------------------------------------------------
+    def _whole_corpus(self, index: Index, results: list[CaseResult]) -> str:
+        """Answer the LLM sample with every chunk in the prompt instead of retrieval, when the
+        corpus fits the LLM's context; otherwise say by how much it does not."""
+        from tutor.answer import Tutor
+        from tutor.models import load_embedder
+        from tutor.prompts import load_prompt
+
+        sampled = [r for r in results if r.in_llm_sample]
+        if not sampled:
+            return "not run: no LLM cases in this run"
+        tokenizer = load_embedder(self.settings).tokenizer
+        tokens = sum(len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) for c in self.chunks)
+        prompt = len(tokenizer(load_prompt("answer"), add_special_tokens=False)["input_ids"])
+        room = self.settings.llm_ctx - self.settings.llm_max_tokens - prompt
+        if tokens > room:
+            return (f"not run: the corpus is ≈{tokens:,} tokens (MiniLM tokenizer) and the LLM's "
+                    f"context (TUTOR_LLM_CTX={self.settings.llm_ctx:,}) leaves {max(room, 0):,} for passages")
+        # Dense retrieval with k = every chunk returns the whole corpus (nearest first), and
+        # the rest of the pipeline (prompt, citations, checks) stays exactly the tutor's.
+        n = len(self.chunks)
+        everything = self.eval_settings.model_copy(update={
+            "mode": "dense", "dense_k": n, "top_n": n, "answer_passages": n,
+            "passage_chars": max(len(c.text) for c in self.chunks) + 200,
+        })
+        tutor = Tutor(everything, index=index, llm=self.llm)
+        gold = {c.id: c for c in self.cases}
+        chunks = {c.id: c for c in self.chunks}
+        for result in sampled:
+            record = _ask(tutor, gold[result.id])
+            if not record.refused:
+                record.judged = self._judge_answer(gold[result.id], record, chunks)
+            result.whole_corpus = record
+        return f"ran: ≈{tokens:,} corpus tokens in every prompt, {len(sampled)} cases"
+
+    # -- summary and config --------------------------------------------------------------------
+    def _summary(self, results: list[CaseResult], stamp: datetime, whole_corpus: str) -> Summary:
+        answerable = [r for r in results if r.retrieval is not None]
+        topics: dict[str, list[RetrievalScores]] = {}
+        for r in answerable:
+            assert r.retrieval is not None
+            topics.setdefault(r.topic, []).append(r.retrieval)
+        ablation = []
+        if self.options.ablation:
+            for mode in RETRIEVAL_MODES:
+                rows = [r.modes[mode] for r in answerable if mode in r.modes]
+                ablation.append(ModeResult(mode, mean_scores(rows), "") if rows
+                                else ModeResult(mode, None, "not computed: this mode could not run"))
+        judge = self._judge.endpoint if self._judge else None
+        return Summary(
+            run=self.run_name, gold_set=self.gold.name, mode=self.mode,
+            started=stamp.strftime("%Y-%m-%d %H:%M UTC"), cases=len(results),
+            llm_cases=sorted(self.sample), answer_backend=self._llm.name if self._llm else None,
+            judge_id=judge.id if judge else None, judge_name=judge.name if judge else None,
+            metrics=summarize(results), ablation=ablation, whole_corpus=whole_corpus,
+            per_topic={t: mean_scores(rows) for t, rows in sorted(topics.items())},
+            seconds=self.seconds,
+        )
+
+    def _config(self, index: Index, stamp: datetime) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        from tutor.prompts import prompt_versions
+
+        settings = self.eval_settings.model_dump(mode="json")
+        for key in _SECRETS:
+            settings[key] = "***" if settings.get(key) else None
+        return {
+            "started": stamp.isoformat(timespec="seconds"),
+            "options": {"gold_set": self.gold.name, "mode": self.mode, "ablation": self.options.ablation,
+                        "llm_cases": self.options.llm_cases, "seed": self.settings.eval_seed},
+            "settings": settings,
+            "prompts": prompt_versions(),
+            "gold_file": {"path": str(self.gold.file.relative_to(REPO_DIR)),
+                          "sha256": hashlib.sha256(self.gold.file.read_bytes()).hexdigest()},
+            "corpus": {d.doc: d.doc_hash for d in index.documents()},
+            "judge": ({"id": self._judge.endpoint.id, "name": self._judge.endpoint.name}
+                      if self._judge else None),
+            "answer_backend": self._llm.name if self._llm else None,
+            "versions": {p: version(p) for p in ("interview-tutor", "ragas", "sentence-transformers",
+                                                 "qdrant-client", "openai")},
+            "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                        "cpus": _cpu_count()},
+        }
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _ask(tutor: Tutor, case: GoldCase) -> AnswerRecord:
+    started = time.perf_counter()
+    answer = tutor.ask(case.question)
+    return answer_record(answer, case.reference_passages, time.perf_counter() - started)
+
+
+def answer_record(answer: Answer, passages: Sequence[Passage], seconds: float) -> AnswerRecord:
+    """Check the shown citations independently of the parser that produced them: each must
+    name the passage given as [n], and its span must be that passage's own text."""
+    valid = relevant = 0
+    for c in answer.citations:
+        given = answer.contexts[c.n - 1] if 0 < c.n <= len(answer.contexts) else None
+        if given is None or given.chunk.id != c.chunk_id:
+            continue
+        start, end = c.span
+        if given.chunk.text[start:end] != c.span_text:
+            continue
+        valid += 1
+        relevant += is_relevant(given, passages)
+    return AnswerRecord(
+        refused=answer.refused, llm_called="llm_ms" in answer.timings_ms, answer=answer.answer,
+        context_ids=[h.chunk.id for h in answer.contexts],
+        citations=[f"[{c.n}] {c.chunk_id}" for c in answer.citations],
+        valid_citations=valid, relevant_citations=relevant,
+        markers=len(_MARKER.findall(answer.answer)), dropped_citations=answer.dropped_citations,
+        unsupported_sentences=answer.unsupported_sentences, seconds=round(seconds, 2),
+    )
+
+
+# -- metrics ----------------------------------------------------------------------------------
+# Each group turns the per-case results into named metrics; the report, the thresholds and
+# the diff handle every metric by name, so a new group (the mock interview's agreement with
+# its reference grades, say) only needs a function here and an entry in METRIC_GROUPS.
+
+def _mean(values: Sequence[float], name: str, group: str, about: str, empty: str) -> Metric:
+    if not values:
+        return Metric(name, group, None, 0, about, f"not computed: {empty}")
+    return Metric(name, group, round(fmean(values), 4), len(values), about)
+
+
+def _ratio(part: int, whole: int, name: str, group: str, about: str, empty: str) -> Metric:
+    if whole == 0:
+        return Metric(name, group, None, 0, about, f"not computed: {empty}")
+    return Metric(name, group, round(part / whole, 4), whole, about)
+
+
+_RETRIEVAL_ABOUT = {
+    "hit_at_1": "a reference passage ranked first",
+    "hit_at_5": "a reference passage in the top 5",
+    "mrr_at_10": "mean reciprocal rank of the first reference passage (top 10)",
+    "precision_at_5": "share of the top 5 hits from reference passages",
+    "recall_at_10": "share of a case's reference passages found in the top 10",
+}
+
+
+def retrieval_metrics(cases: Sequence[CaseResult]) -> list[Metric]:
+    rows = [c.retrieval for c in cases if c.retrieval is not None]
+    if not rows:
+        return [Metric(n, "retrieval", None, 0, a, "not computed: no case has reference passages")
+                for n, a in _RETRIEVAL_ABOUT.items()]
+    means = mean_scores(rows)
+    return [Metric(n, "retrieval", getattr(means, n), len(rows), a) for n, a in _RETRIEVAL_ABOUT.items()]
+
+
+_CONTEXT_ABOUT = {
+    "id_context_precision": "RAGAS IDBasedContextPrecision: passages given to the LLM that are reference chunks",
+    "id_context_recall": "RAGAS IDBasedContextRecall: reference chunks among the passages given to the LLM",
+    "nonllm_context_precision": "RAGAS NonLLMContextPrecisionWithReference (string similarity)",
+    "nonllm_context_recall": "RAGAS NonLLMContextRecall (string similarity)",
+}
+
+
+def _score_metrics(scores: Sequence[dict[str, Score]], names: Sequence[str], about: dict[str, str],
+                   group: str, prefix: str = "") -> list[Metric]:
+    out = []
+    for name in names:
+        got = [s[name] for s in scores if name in s]
+        values = [s.value for s in got if s.value is not None]
+        failed = [s.note for s in got if s.value is None]
+        metric = _mean(values, prefix + name, group, about[name],
+                       failed[0] if failed else "no case to score")
+        if values and failed:  # partly computed: say how many failed and why
+            metric = Metric(metric.name, group, metric.value, metric.n, metric.about,
+                            f"{len(failed)} of {len(got)} cases not computed, e.g. {failed[0]}")
+        out.append(metric)
+    return out
+
+
+def context_metrics(cases: Sequence[CaseResult]) -> list[Metric]:
+    return _score_metrics([c.context for c in cases if c.retrieval is not None], CONTEXT_METRICS,
+                          _CONTEXT_ABOUT, "ragas (no LLM)")
+
+
+def refusal_metrics(cases: Sequence[CaseResult]) -> list[Metric]:
+    group = "refusals"
+    ran = [c for c in cases if c.pipeline is not None]
+    off = [c.pipeline.refused for c in ran if c.kind == "out_of_scope" and c.pipeline]
+    injections = [c.pipeline.refused for c in ran if c.kind == "adversarial" and c.should_refuse and c.pipeline]
+    answerable = [c for c in cases if not c.should_refuse]
+    sampled = [not c.pipeline.refused for c in ran if c.in_llm_sample and c.pipeline]
+    correct = [c.pipeline.refused == c.should_refuse for c in ran if c.pipeline]
+    return [
+        _ratio(sum(off), len(off), "refusal_out_of_scope", group,
+               "out-of-scope questions the tutor refused", "no out-of-scope case"),
+        _ratio(sum(injections), len(injections), "refusal_injection", group,
+               "pure prompt injections (no question in scope) the tutor refused", "no such case"),
+        _ratio(sum(c.cleared_floor for c in answerable), len(answerable), "answerable_above_floor", group,
+               "answerable questions whose retrieval clears the relevance floor (not refused outright)",
+               "no answerable case"),
+        _ratio(sum(sampled), len(sampled), "answered_in_sample", group,
+               "answerable questions of the LLM sample the full pipeline answered", "no LLM cases"),
+        _ratio(sum(correct), len(correct), "refusal_accuracy", group,
+               "right answer-or-refuse decisions of the full pipeline (every case it ran on)",
+               "the full pipeline ran on no case"),
+    ]
+
+
+def _answer_metrics(records: Sequence[AnswerRecord], group: str, prefix: str) -> list[Metric]:
+    answered = [r for r in records if not r.refused]
+    cited = sum(len(r.citations) for r in answered)
+    markers = sum(r.markers for r in answered)
+    dropped = sum(r.dropped_citations for r in answered)
+    empty = "no answered case" if not answered else "no answer cited a passage"
+    return [
+        _ratio(sum(r.valid_citations for r in answered), cited, prefix + "citation_validity", group,
+               "shown citations naming a passage the LLM was given, span taken from it", empty),
+        _ratio(markers, markers + dropped, prefix + "model_citation_validity", group,
+               "[n] markers the model wrote that named a given passage (others are dropped)", empty),
+        _ratio(sum(bool(r.citations) for r in answered), len(answered), prefix + "cited_answer_rate",
+               group, "answers citing at least one passage", "no answered case"),
+        _ratio(sum(r.relevant_citations for r in answered), cited, prefix + "citation_relevance", group,
+               "citations pointing at a reference passage of the case", empty),
+        _ratio(sum(not r.unsupported_sentences for r in answered), len(answered),
+               prefix + "supported_answer_rate", group,
+               "answers with no sentence flagged by the lexical support check", "no answered case"),
+    ]
+
+
+_JUDGED_ABOUT = {
+    "faithfulness": "RAGAS Faithfulness: answer statements supported by the passages",
+    "answer_relevancy": "RAGAS AnswerRelevancy: question regenerated from the answer vs the question",
+    "llm_context_precision": "RAGAS ContextPrecision (LLM, against the reference answer)",
+}
+
+
+def answer_metrics(cases: Sequence[CaseResult]) -> list[Metric]:
+    return _answer_metrics([c.pipeline for c in cases if c.in_llm_sample and c.pipeline], "answers", "")
+
+
+def judged_metrics(cases: Sequence[CaseResult]) -> list[Metric]:
+    scores = [c.pipeline.judged for c in cases if c.in_llm_sample and c.pipeline and not c.pipeline.refused]
+    return _score_metrics(scores, JUDGED_METRICS, _JUDGED_ABOUT, "judged")
+
+
+def ablation_metrics(cases: Sequence[CaseResult]) -> list[Metric]:
+    """How far hybrid+rerank is ahead of the best single mode (negative: behind)."""
+    rows = [c.modes for c in cases if c.modes]
+    if not rows:
+        return []
+    about = "MRR@10 of hybrid+rerank minus the best of bm25, dense and hybrid"
+    if any(set(r) != set(RETRIEVAL_MODES) for r in rows):
+        return [Metric("rerank_margin_mrr_at_10", "ablation", None, 0, about,
+                       "not computed: some retrieval modes could not run")]
+    mrr = {m: fmean(r[m].mrr_at_10 for r in rows) for m in RETRIEVAL_MODES}
+    best_single = max(v for m, v in mrr.items() if m != "hybrid+rerank")
+    return [Metric("rerank_margin_mrr_at_10", "ablation", round(mrr["hybrid+rerank"] - best_single, 4),
+                   len(rows), about)]
+
+
+def whole_corpus_metrics(cases: Sequence[CaseResult]) -> list[Metric]:
+    records = [c.whole_corpus for c in cases if c.whole_corpus]
+    if not records:
+        return []
+    group = "whole corpus in the prompt"
+    answered = [r.judged for r in records if not r.refused]
+    return (_answer_metrics(records, group, "whole_corpus_")
+            + _score_metrics(answered, JUDGED_METRICS, _JUDGED_ABOUT, group, "whole_corpus_"))
+
+
+METRIC_GROUPS: tuple[Callable[[Sequence[CaseResult]], list[Metric]], ...] = (
+    retrieval_metrics, context_metrics, refusal_metrics, answer_metrics, judged_metrics,
+    ablation_metrics, whole_corpus_metrics,
+)
+
+
+def summarize(cases: Sequence[CaseResult]) -> list[Metric]:
+    return [m for group in METRIC_GROUPS for m in group(cases)]
+
+
+def default_run_name(gold_set: str) -> str:
+    return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{gold_set}"
