@@ -29,8 +29,9 @@ lint:
 	$(VENV)/ruff check tutor tests scripts
 	$(VENV)/mypy
 
-bench:            ## benchmarks: numbers go to bench/results.md
+bench:            ## benchmarks: numbers go to bench/results.md and the README
 	$(VENV)/python scripts/bench_retrieval.py
+	$(VENV)/python scripts/bench_answer.py
 
 reranker:         ## retrain the cross-encoder reranker on corpus/ (seeded)
 	$(VENV)/tutor train-reranker

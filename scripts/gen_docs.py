@@ -1,4 +1,5 @@
-"""Regenerate the README parts that come from code: the configuration table and CLI help.
+"""Regenerate the README parts that come from code: the configuration table, the CLI help and
+the evaluation table (from eval/results/baseline/summary.json).
 
     .venv/bin/python scripts/gen_docs.py          # rewrite README.md
     .venv/bin/python scripts/gen_docs.py --check  # exit 1 if README.md is stale (tests run this)
@@ -16,6 +17,7 @@ import tutor  # noqa: F401
 from tutor.benchmarks import README
 from tutor.cli import build_parser
 from tutor.config import REPO_DIR, Settings
+from tutor.eval_report import baseline_readme_table
 
 
 def config_table() -> str:
@@ -46,8 +48,10 @@ def cli_help() -> str:
 
 
 def render(text: str) -> str:
-    for name, body in (("config", config_table()), ("cli-help", cli_help())):
-        start, end = f"<!-- gen:{name} -->", f"<!-- /gen:{name} -->"
+    sections = (("gen:config", config_table()), ("gen:cli-help", cli_help()),
+                ("eval:table", baseline_readme_table()))
+    for name, body in sections:
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
         text = re.sub(re.escape(start) + ".*?" + re.escape(end),
                       lambda _, b=body, s=start, e=end: f"{s}\n{b}\n{e}", text, flags=re.DOTALL)
     return text

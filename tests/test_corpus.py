@@ -6,8 +6,8 @@ import re
 
 import pytest
 import yaml
-from conftest import CORPUS, SOURCE_PAGES, needs_source_pages
 from overlap import shared_sequences, source_ngrams
+from support import CORPUS, SOURCE_PAGES, needs_source_pages
 
 from tutor.documents import split_front_matter
 from tutor.knowledge import headings, load_questions, load_syllabus, load_training_queries

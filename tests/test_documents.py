@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import SOURCE_PAGES, needs_source_pages
+from support import SOURCE_PAGES, needs_source_pages
 
 from tutor.config import Settings
 from tutor.documents import clean_markdown, html_to_markdown, plain_to_markdown, read_document

@@ -6,7 +6,6 @@ Every socket stays on 127.0.0.1: `loopback_only` fails any test that tries other
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import subprocess
@@ -14,11 +13,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from servers import Reply, Scripted, completion_body, json_reply
 
 import tutor.llm as llm_module
 from tutor.config import Settings
@@ -38,20 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 PROMPT = (REPO / "tutor" / "prompts" / "answer.md").read_text(encoding="utf-8")
 MODEL = "qwen2.5-coder-1.5b-instruct"
 MARGIN_S = 3.0  # slack for "the error arrives within the configured timeout"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0]
-            if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-                raise AssertionError(f"test tried to reach {address}")
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 @pytest.fixture(scope="module")
@@ -82,72 +66,18 @@ def free_port() -> int:
 # --- tiny misbehaving servers ------------------------------------------------------------
 
 
-def completion_body(text: str) -> dict[str, Any]:
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": MODEL,
-        "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-        ],
-    }
-
-
-class Scripted:
-    """A real HTTP server on 127.0.0.1 answering each POST with the next scripted reply."""
-
-    def __init__(self, replies: list[tuple[int, str, bytes]]) -> None:
-        self.replies = replies
-        self.posts = 0
-        script = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                status, ctype, body = script.replies[min(script.posts, len(script.replies) - 1)]
-                script.posts += 1
-                self._send(status, ctype, body)
-
-            def do_GET(self) -> None:  # /v1/models
-                models = {"object": "list", "data": [{"id": "served-model", "object": "model"}]}
-                self._send(200, "application/json", json.dumps(models).encode())
-
-            def _send(self, status: int, ctype: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("content-type", ctype)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def scripted() -> Iterator[type[Scripted]]:
     servers: list[Scripted] = []
 
     class Tracked(Scripted):
-        def __init__(self, replies: list[tuple[int, str, bytes]]) -> None:
+        def __init__(self, replies: list[Reply]) -> None:
             super().__init__(replies)
             servers.append(self)
 
     yield Tracked
     for s in servers:
         s.close()
-
-
-def json_reply(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
-    return status, "application/json", json.dumps(body).encode()
 
 
 @pytest.fixture

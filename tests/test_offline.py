@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import NetworkBlocked
+from support import NetworkBlocked
 
 from tutor.config import Settings
 
@@ -45,5 +45,5 @@ def test_network_guard_allows_loopback() -> None:
 def test_default_models_are_local_paths() -> None:
     settings = Settings()
     assert os.path.isdir(settings.embedder_path())
-    assert settings.reranker_path().endswith("tutor/models/reranker")
+    assert settings.reranker_path() == str(settings.data_dir / "reranker")
     assert settings.qdrant_url is None and settings.llm_base_url is None

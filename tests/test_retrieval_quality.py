@@ -4,7 +4,7 @@ scripts/bench_retrieval.py; this test guards against a regression)."""
 from __future__ import annotations
 
 import pytest
-from conftest import SOURCE_PAGES, needs_source_pages
+from support import SOURCE_PAGES, needs_source_pages
 
 from tutor.config import REPO_DIR, Settings
 from tutor.gold import load_gold, mean_scores, score_case

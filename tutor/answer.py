@@ -200,28 +200,59 @@ class Tutor:
         return messages
 
     def _check(self, text: str, sentences: Sequence[Any], contexts: Sequence[Hit]) -> tuple[list[Citation], list[str]]:
-        """Map each citation to its supporting span; flag sentences their passages don't support."""
+        """Map each citation to its supporting span; flag sentences their passages don't support.
+
+        A sentence counts as supported when its cited passage shares its key terms (lexical
+        score) or says the same in other words (embedding cosine against the passage's
+        sentences): the lexical check alone flags honest paraphrases, the semantic one alone
+        misses changed numbers. Either clearing `support_threshold` is enough.
+        """
+        checked = [s for s in sentences if not s.is_code and len(_MARKERS.sub("", s.text).split()) >= 3]
+        semantic = self._semantic_support(checked, contexts)
         best: dict[int, tuple[float, Citation]] = {}
         unsupported: list[str] = []
-        for sentence in sentences:
-            if sentence.is_code or len(_MARKERS.sub("", sentence.text).split()) < 3:
-                continue
+        for sentence, cosines in zip(checked, semantic, strict=True):
+            plain = _MARKERS.sub("", sentence.text).strip()
             if not sentence.citations:
-                unsupported.append(_MARKERS.sub("", sentence.text).strip())
+                unsupported.append(plain)
                 continue
             scores = []
             for n in sentence.citations:
                 hit = contexts[n - 1]
                 support = best_support(sentence.text, hit.chunk.text)
-                scores.append(support.score)
+                scores.append(max(support.score, cosines[n - 1]))
                 if n not in best or support.score > best[n][0]:
                     c = hit.chunk
                     best[n] = (support.score, Citation(
                         n, c.id, c.doc, c.section, (support.start, support.end),
                         c.text[support.start:support.end]))
             if max(scores) < self.settings.support_threshold:
-                unsupported.append(_MARKERS.sub("", sentence.text).strip())
+                unsupported.append(plain)
         return [best[n][1] for n in sorted(best)], unsupported
+
+    def _semantic_support(self, sentences: Sequence[Any], contexts: Sequence[Hit]) -> list[list[float]]:
+        """For each answer sentence and passage: the best cosine against the passage's sentences."""
+        from tutor.citations import split_sentences
+        from tutor.models import load_embedder
+
+        if not sentences:
+            return []
+        pieces = [[p.text for p in split_sentences(h.chunk.text) if p.text.strip()] or [h.chunk.text]
+                  for h in contexts]
+        flat = [t for piece in pieces for t in piece]
+        model = load_embedder(self.settings)
+        claims = model.encode([_MARKERS.sub("", s.text) for s in sentences], normalize_embeddings=True,
+                              show_progress_bar=False)
+        passages = model.encode(flat, normalize_embeddings=True, show_progress_bar=False)
+        sims = claims @ passages.T
+        out = []
+        for row in sims:
+            scores, start = [], 0
+            for piece in pieces:
+                scores.append(float(row[start:start + len(piece)].max()))
+                start += len(piece)
+            out.append(scores)
+        return out
 
     def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], timings: dict[str, float],
                  started: float, injection: bool = False) -> AnswerEvent:

@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from tutor.answer import Answer, Tutor, Turn
+from tutor.answer import Answer, Turn, Tutor
 from tutor.config import RETRIEVAL_MODES, Settings
 from tutor.documents import SUPPORTED_SUFFIXES
 from tutor.errors import TutorError
@@ -162,7 +162,10 @@ class App:
             rows.append([d.title, d.doc, d.chunks, when])
         return rows
 
-    def upload(self, files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, Any, Any]:
+    # Gradio injects progress tracking through this default (its documented pattern).
+    # Gradio injects progress tracking through this default (its documented pattern).
+    def upload(self, files: list[Any] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
+               ) -> tuple[str, Any, Any]:  # noqa: B008
         if not files:
             return "Choose one or more files first.", gr.update(), gr.update()
         paths, problems = [], []
@@ -179,12 +182,9 @@ class App:
             progress(0.1, desc="Reading and embedding…")
             uploads = self.settings.data_dir / "uploads"
             uploads.mkdir(parents=True, exist_ok=True)
-            kept = []
             for path in paths:  # keep the originals, so re-ingesting and removal work later
-                target = uploads / path.name
-                target.write_bytes(path.read_bytes())
-                kept.append(target)
-            report = Ingestor(self.settings, self.index).run(kept, progress=False)
+                (uploads / path.name).write_bytes(path.read_bytes())
+            report = Ingestor(self.settings, self.index).run([uploads], progress=False)
             summary = report.summary()
         message = "\n".join(["- " + p for p in problems] + ([html.escape(summary)] if summary else []))
         docs = self.documents()
@@ -194,6 +194,8 @@ class App:
         if not doc:
             return "Choose a document to remove.", gr.update(), gr.update()
         self.index.delete_doc(doc)
+        if doc.startswith("uploads/"):  # an uploaded copy would come back on the next upload
+            (self.settings.data_dir / doc).unlink(missing_ok=True)
         docs = self.documents()
         return f"Removed {html.escape(doc)}.", docs, gr.update(choices=[r[1] for r in docs], value=None)
 
@@ -241,12 +243,12 @@ def build(settings: Settings) -> gr.Blocks:
                     sources = gr.HTML(render_sources(None, 0), elem_id="sources")
             outputs = [chatbot, turns, answers, question, sources, backend, *suggestions]
             send.click(app.chat, [question, chatbot, turns, answers], outputs, api_name="ask")
-            question.submit(app.chat, [question, chatbot, turns, answers], outputs, api_name=False)
+            question.submit(app.chat, [question, chatbot, turns, answers], outputs, api_visibility="private")
             for button in suggestions:
-                button.click(app.chat, [button, chatbot, turns, answers], outputs, api_name=False)
+                button.click(app.chat, [button, chatbot, turns, answers], outputs, api_visibility="private")
             new_chat.click(lambda: ([], [], [], "", render_sources(None, 0), ""),
                            None, [chatbot, turns, answers, question, sources, backend], api_name="new_chat")
-            chatbot.like(app.feedback, [answers], None, api_name=False)
+            chatbot.like(app.feedback, [answers], None)
 
         with gr.Tab("Library", id="library"):
             docs = gr.Dataframe(app.documents(), headers=["title", "document", "chunks", "last ingested"],

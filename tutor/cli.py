@@ -158,15 +158,128 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_train_reranker(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.reranker import train
 
-    out = train(settings, output=args.output, epochs=args.epochs, seed=args.seed, layers=args.layers)
+    out = train(settings, output=args.output, epochs=args.epochs, seed=args.seed, layers=args.layers,
+                max_queries=args.max_queries)
     print(f"Reranker written to {out}")
     return 0
+
+
+def cmd_questions(args: argparse.Namespace, settings: Settings) -> int:
+    from tutor.interview import choose_bank
+    from tutor.knowledge import load_questions
+
+    chosen = choose_bank(load_questions(settings.corpus_dir), args.topic or (), args.level)
+    if args.json:
+        rows = [{"id": q.id, "topic": q.topic, "level": q.level, "question": q.question}
+                for q in chosen]
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    for q in chosen:
+        print(f"{q.id:<38} {q.level:<11} {q.question}")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace, settings: Settings) -> int:
+    from tutor.interview import Interviewer
+    from tutor.knowledge import load_questions
+
+    if args.question not in {q.id for q in load_questions(settings.corpus_dir)}:
+        raise InputError(f"No question '{args.question}' in the bank: `tutor questions` lists them.")
+    answer = sys.stdin.read() if args.answer == "-" else args.answer
+    with _open_index(settings) as index:
+        interviewer = Interviewer(settings, index, method=args.method)
+        question = interviewer.question(args.question)
+        grade = interviewer.grader.grade(question, answer, previous_answer=args.previous)
+        grade.follow_up = interviewer.follow_up(question, grade)
+    if args.json:
+        print(json.dumps(grade.to_dict(), ensure_ascii=False))
+        return 0
+    _print_grade(grade)
+    if grade.follow_up:
+        print(f"\nFollow-up: {grade.follow_up.question}")
+    return 0
+
+
+_VERDICT_MARK = {"covered": "✓", "partial": "~", "missed": "·", "contradicted": "✗"}
+
+
+def _print_grade(grade: Any) -> None:
+    print(f"Score {grade.score}/10  ({grade.method})")
+    for v in grade.verdicts:
+        print(f"  {_VERDICT_MARK[v.verdict]} {v.verdict:<12} {v.point}")
+        if v.learner_sentence:
+            print(f"      you said: “{v.learner_sentence}”")
+        if v.source is not None:
+            print(f"      source: {v.source.doc} › {v.source.section}\n        “{v.source.text[:200]}”")
+    print(grade.feedback)
+
+
+def cmd_interview(args: argparse.Namespace, settings: Settings) -> int:
+    from tutor.interview import Interviewer, Session
+
+    with _open_index(settings) as index:
+        index.require()
+        interviewer = Interviewer(settings, index, method=args.method)
+        session = Session(interviewer, topics=args.topic or (), level=args.level, n=args.n,
+                          seed=args.seed)
+        print(f"Mock interview: {session.n} question(s), graded by {interviewer.grader.method}. "
+              "Answer in a few sentences (one line, Enter to send). Type 'hint', 'skip', "
+              "'explain' (the tutor's cited answer) or 'quit'.")
+        try:
+            _interview_loop(session)
+        except (EOFError, KeyboardInterrupt):
+            print("\nInterview ended early.")
+        finally:
+            session.close()
+        report = session.report()
+    print("\n" + report.markdown())
+    if args.export:
+        args.export.write_text(report.markdown(), encoding="utf-8")
+        print(f"Report written to {args.export}")
+    return 0
+
+
+def _interview_loop(session: Any) -> None:
+    """Thin on purpose: every decision is the session's (tutor.interview)."""
+    while (question := session.next_question()) is not None:
+        print(f"\nQuestion {len(session.turns)}/{session.n} [{question.topic}, {question.level}]"
+              f"\n{question.question}")
+        while (turn := session.current) is not None:
+            text = input("> ")
+            command = text.strip().lower()
+            if command in ("quit", "exit"):
+                return
+            if command == "skip":
+                session.skip()
+                print("Skipped.")
+            elif command == "hint":
+                print(f"Hint: {session.hint().text}")
+            elif command == "explain":
+                _print_streamed(session.interviewer.tutor, session.asked)
+                session.explained()
+            else:
+                grade = session.submit(text)
+                if session.stage == "follow-up":
+                    print(f"{grade.score}/10. {grade.feedback}\nFollow-up: {session.asked}")
+                    continue
+                print(f"{grade.score}/10. {grade.feedback}")
+            if session.current is None and turn.grade is not None:
+                print()
+                _print_grade(turn.grade)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.eval_gate import check, diff, load_thresholds, render_checks, render_diff
     from tutor.eval_report import console_summary, update_readme, write_report
-    from tutor.evaluate import BASELINE, RESULTS_DIR, EvalOptions, Evaluation, load_run, run_folder, write_run
+    from tutor.evaluate import (
+        BASELINE,
+        RESULTS_DIR,
+        EvalOptions,
+        Evaluation,
+        load_run,
+        run_folder,
+        write_run,
+    )
 
     if args.baseline and (args.run or args.gold_set != "gold"):
         raise InputError("--baseline writes the gold set's run to eval/results/baseline: drop --run / --set.")
@@ -228,13 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_ingest)
 
     p = sub.add_parser("retrieve", help="show the passages retrieved for a question",
-                       description="Hybrid retrieval (BM25 + dense, RRF in Qdrant) and cross-encoder "
-                       "reranking, with each stage's score per passage.")
+                       description="Hybrid retrieval (BM25 + dense, RRF in Qdrant), optionally "
+                       "cross-encoder reranking, with each stage's score per passage.")
     p.add_argument("question", nargs="?", help="the question")
     p.add_argument("--file", type=Path, help='JSON lines of {"id", "question"}; one result line each')
     p.add_argument("--k", type=int, default=None, help="passages to return (default TUTOR_TOP_N=5)")
     p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None,
-                   help="retrieval stages to run (default hybrid+rerank)")
+                   help="retrieval stages to run (default: TUTOR_MODE, hybrid)")
     p.add_argument("--json", action="store_true", help="print JSON (the public contract, see README)")
     p.set_defaults(handler=cmd_retrieve)
 
@@ -256,10 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "the corpus against their source passages and mined hard negatives. "
                        "Seeded: the same data and seed give the same model.")
     p.add_argument("--output", type=Path, default=None, help="where to write the model "
-                   "(default: the bundled tutor/models/reranker)")
+                   "(default: DATA_DIR/reranker, where the tutor looks for it)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--layers", type=int, default=4, help="encoder layers to keep (MiniLM has 6)")
+    p.add_argument("--max-queries", type=int, default=None,
+                   help="train on a seeded sample of this many questions (a quick run)")
     p.set_defaults(handler=cmd_train_reranker)
 
     from tutor.eval_gate import THRESHOLDS
@@ -286,6 +401,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="store_true",
                    help="write the run to eval/results/baseline and regenerate the README table")
     p.set_defaults(handler=cmd_eval)
+
+    from tutor.grading import GRADE_METHODS
+    from tutor.interview import LEVELS
+
+    method_help = ("grading method (default: llm when TUTOR_LLM_BASE_URL is set, else "
+                   "embedding+judge with the embedded LLM; embedding needs no LLM)")
+    p = sub.add_parser("interview", help="a mock interview in the terminal",
+                       description="Asks bank questions, grades each answer key point by key point "
+                       "against the cited sources, follows up on the biggest miss, and ends with a "
+                       "report per topic (weakest first) with what to read next.")
+    p.add_argument("--topic", action="append", metavar="T",
+                   help="ask only on this topic (repeatable; `tutor questions` lists them)")
+    p.add_argument("--level", choices=LEVELS, default="mixed", help="question level (default mixed)")
+    p.add_argument("--n", type=int, default=None,
+                   help="number of questions (default TUTOR_INTERVIEW_QUESTIONS=5)")
+    p.add_argument("--method", choices=GRADE_METHODS, default=None, help=method_help)
+    p.add_argument("--seed", type=int, default=None, help="fix the question choice (repeatable runs)")
+    p.add_argument("--export", type=Path, default=None, help="also write the report to this Markdown file")
+    p.set_defaults(handler=cmd_interview)
+
+    p = sub.add_parser("questions", help="list the interview question bank")
+    p.add_argument("--topic", action="append", metavar="T", help="only this topic (repeatable)")
+    p.add_argument("--level", choices=LEVELS, default="mixed", help="only this level")
+    p.add_argument("--json", action="store_true",
+                   help='print a JSON array of {"id", "topic", "level", "question"}')
+    p.set_defaults(handler=cmd_questions)
+
+    p = sub.add_parser("grade", help="grade one answer to a bank question",
+                       description="Grade an answer key point by key point, each verdict with the "
+                       "learner's sentence and a source passage from the index; score 0-10, "
+                       "feedback and a follow-up question.")
+    p.add_argument("--question", required=True, metavar="ID", help="bank question id, e.g. rag-001")
+    p.add_argument("--answer", required=True, help="the answer text ('-' reads it from stdin)")
+    p.add_argument("--previous", default=None, help="the learner's previous answer (to catch repeats)")
+    p.add_argument("--method", choices=GRADE_METHODS, default=None, help=method_help)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (score, verdicts, feedback, follow_up, method)")
+    p.set_defaults(handler=cmd_grade)
     return parser
 
 

@@ -131,7 +131,7 @@ def _plot_topics(summary: Summary, path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_title(f"Retrieval per topic ({summary.mode}, {summary.gold_set})")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
@@ -149,7 +149,7 @@ def _plot_ablation(summary: Summary, path: Path) -> None:
     ax.set_xticks(range(len(_SHOWN)), _HEADERS)
     ax.set_ylim(0, 1)
     ax.set_title(f"Retrieval ablation ({summary.gold_set})")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 

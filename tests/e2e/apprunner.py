@@ -1,0 +1,74 @@
+"""Helpers for the e2e tests: the real app in a subprocess on 127.0.0.1, a scripted OpenAI-compatible LLM server
+(deterministic replies over the real protocol), and headless Debian Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from servers import Scripted  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NOTES = ("transformer-architecture.md", "inference-optimization.md", "rag.md")
+ANSWER = ["Attention divides the scores by the square root of d_k ", "so the softmax does not saturate [1]. ",
+          "Large dot products would otherwise push it into regions with tiny gradients [1]."]
+
+
+@dataclass
+class RunningApp:
+    url: str
+    data_dir: Path
+    llm: Scripted | None
+    process: subprocess.Popen[str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_app(tmp: Path, llm_url: str) -> RunningApp:
+    data = tmp / "data"
+    notes = tmp / "notes"
+    notes.mkdir(exist_ok=True)
+    for name in NOTES:  # a small corpus keeps the app's start-up quick
+        shutil.copy(REPO / "corpus" / name, notes / name)
+    env = {**os.environ, "TUTOR_LLM_BASE_URL": llm_url, "TUTOR_LLM_MODEL": "served-model",
+           "TUTOR_LLM_TIMEOUT_S": "10", "TUTOR_LLM_MAX_RETRIES": "0", "TUTOR_CORPUS_DIR": str(REPO / "corpus")}
+    cli = [sys.executable, "-m", "tutor.cli", "--data-dir", str(data)]
+    subprocess.run([*cli, "ingest", str(notes)], check=True, env=env, capture_output=True, timeout=600)
+    port = free_port()
+    log = (tmp / "app.log").open("w")
+    process = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((tmp / "app.log").read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise RuntimeError("the app did not start in 180 s")
+    return RunningApp(url, data, None, process)
+
+
+def stop(app: RunningApp) -> None:
+    app.process.terminate()
+    try:
+        app.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        app.process.kill()

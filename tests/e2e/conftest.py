@@ -1,0 +1,35 @@
+"""Fixtures for the e2e tests (helpers in apprunner.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from apprunner import ANSWER, CHROMIUM, RunningApp, start_app, stop
+from servers import Scripted, stream_reply
+
+
+@pytest.fixture(scope="package")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    llm = Scripted([stream_reply(ANSWER)])
+    running = start_app(tmp_path_factory.mktemp("app"), llm.url)
+    running.llm = llm
+    yield running
+    stop(running)
+    llm.close()
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[object]:
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (scripts/setup.sh --dev installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chrome = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"],
+        )
+        yield chrome
+        chrome.close()

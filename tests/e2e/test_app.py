@@ -1,0 +1,103 @@
+"""The browser app, driven like a user would: gradio_client for the API, Chromium for the page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from apprunner import REPO, RunningApp, start_app, stop
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+pytestmark = pytest.mark.e2e
+SHOTS = REPO / "docs" / "screenshots"
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> what is RoPE?'
+
+
+def message_text(message: dict[str, object]) -> str:
+    content = message["content"]
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def test_ask_returns_a_cited_answer_with_sources(app: RunningApp) -> None:
+    client = Client(app.url, verbose=False)
+    chat, question_box, sources, backend = client.predict("Why is attention scaled by sqrt(d_k)?", [], api_name="/ask")
+    answer = message_text(chat[-1])
+    assert 'class="cite" href="#src-0-1"' in answer and question_box == ""
+    assert 'id="src-0-1"' in sources and "<mark>" in sources
+    assert "openai-compatible" in backend
+
+
+def test_sessions_keep_separate_histories(app: RunningApp) -> None:
+    first, second = Client(app.url, verbose=False), Client(app.url, verbose=False)
+    first.predict("What is the KV cache?", [], api_name="/ask")
+    chat, *_ = second.predict("What is FlashAttention?", [], api_name="/ask")
+    assert len(chat) == 2  # the second user's chat holds only their own exchange
+
+
+def test_question_payloads_are_shown_as_text(app: RunningApp) -> None:
+    chat, *_ = Client(app.url, verbose=False).predict(XSS, [], api_name="/ask")
+    shown = message_text(chat[0])
+    assert "<img" not in shown and "<script" not in shown and "&lt;img" in shown
+
+
+def test_upload_inspect_and_remove(app: RunningApp, tmp_path: Path) -> None:
+    client = Client(app.url, verbose=False)
+    note = tmp_path / "evil-notes.md"
+    note.write_text("# Speculative decoding\n\n## Drafts\n\nA small draft model proposes tokens "
+                    "<script>window.__xss=3</script> that the large model verifies in one pass.\n")
+    bad = tmp_path / "tool.exe"
+    bad.write_bytes(b"MZ\x00\x00")
+    with pytest.raises(AppError, match="Invalid file type"):  # Gradio refuses it before us
+        client.predict([handle_file(str(bad))], api_name="/upload")
+    status, docs, _ = client.predict([handle_file(str(note))], api_name="/upload")
+    assert "1 added" in status
+    assert any(row[1] == "uploads/evil-notes.md" for row in docs["data"])
+    rows, note_text = client.predict("draft model proposes tokens", api_name="/inspect")
+    assert rows["data"] and rows["data"][0][2] == "uploads/evil-notes.md"
+    assert "relevance floor" in note_text
+    assert all(cell != "—" for cell in rows["data"][0][3:])  # every stage scored the top passage
+    status, docs, _ = client.predict("uploads/evil-notes.md", api_name="/remove")
+    assert "Removed" in status and all(row[1] != "uploads/evil-notes.md" for row in docs["data"])
+
+
+def test_dead_llm_endpoint_is_a_clear_message(tmp_path: Path) -> None:
+    app = start_app(tmp_path, "http://127.0.0.1:9/v1")
+    try:
+        chat, question_box, *_ = Client(app.url, verbose=False).predict(
+            "Why is attention scaled by sqrt(d_k)?", [], api_name="/ask")
+        shown = message_text(chat[-1])
+        assert shown.startswith("⚠") and "127.0.0.1:9" in shown and "Traceback" not in shown
+        assert question_box == "Why is attention scaled by sqrt(d_k)?"  # the question is kept
+    finally:
+        stop(app)
+
+
+def test_in_a_real_browser(app: RunningApp, browser: object) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page.goto(app.url, wait_until="load")
+    page.locator("#question textarea").fill("Why is attention scaled by sqrt(d_k)?")
+    page.locator("#ask").click()
+    citation = page.locator("#chat a.cite").first
+    citation.wait_for(timeout=60_000)
+    citation.click()
+    assert page.locator("#sources #src-0-1").is_visible()
+    page.locator("#chat button[aria-label='Like']").first.click()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "tutor.png"), full_page=True)
+
+    page.locator("#question textarea").fill(XSS)
+    page.locator("#ask").click()
+    page.get_by_text("window.__xss=1", exact=False).first.wait_for(timeout=60_000)
+    assert page.evaluate("window.__xss") is None
+
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#documents").wait_for()
+    page.screenshot(path=str(SHOTS / "library.png"), full_page=True)
+    feedback = app.data_dir / "feedback.jsonl"
+    rows = [json.loads(line) for line in feedback.read_text().splitlines()]
+    assert rows[-1]["liked"] is True and rows[-1]["chunk_ids"]
+    page.close()

@@ -1,0 +1,434 @@
+"""The mock interview: choosing questions, follow-ups, hints, and the session report.
+
+A `Session` asks bank questions by topic and level, never the same one twice, and leans
+toward the learner's weak topics as it goes on. Each answer is graded key point by key point
+(`tutor.grading`); when something was missed or wrong, one follow-up question aims at the
+most important such point and is graded the same way. The learner can ask for a hint (from
+the source, without the answer), skip, or have the tutor explain (its cited answer). The
+report scores each topic, weakest first, with the passages to read next.
+
+The terminal loop lives in `tutor.cli`; everything it needs is here, so it stays thin and
+the session itself is what the tests drive.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
+
+from rapidfuzz import fuzz
+
+from tutor.config import Settings
+from tutor.errors import InputError
+from tutor.grading import FollowUp, Grade, GradeMethod, Grader, Source
+from tutor.knowledge import Level, Question, load_questions
+from tutor.llm import LLM, EmbeddedLLM, get_llm, prompt_messages
+from tutor.prompts import load_prompt
+
+if TYPE_CHECKING:
+    from tutor.answer import Tutor
+    from tutor.index import Index
+
+log = logging.getLogger(__name__)
+
+LevelChoice = Literal["fundamental", "applied", "hard", "mixed"]
+LEVELS: tuple[LevelChoice, ...] = ("fundamental", "applied", "hard", "mixed")
+Stage = Literal["answer", "follow-up"]
+_LEVEL_ORDER: tuple[Level, ...] = ("fundamental", "applied", "hard")
+_MAX_WORDS = 40  # a follow-up or hint longer than this is an explanation, not a question
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    text: str
+    point: int  # the key point it leads toward
+    written_by: str  # the LLM's name, or "template"
+
+
+def choose_bank(bank: Sequence[Question], topics: Sequence[str] = (),
+                level: LevelChoice = "mixed") -> list[Question]:
+    """The questions a session may ask; a topic or level the bank lacks is a clear error."""
+    known = sorted({q.topic for q in bank})
+    unknown = [t for t in topics if t not in known]
+    if unknown:
+        raise InputError(f"No questions on {', '.join(unknown)}: topics are {', '.join(known)}.")
+    if level not in LEVELS:
+        raise InputError(f"Unknown level '{level}': choose one of {', '.join(LEVELS)}.")
+    chosen = [q for q in bank if (not topics or q.topic in topics)
+              and (level == "mixed" or q.level == level)]
+    if not chosen:
+        raise InputError(f"The bank has no {level} questions on {', '.join(topics)}.")
+    return chosen
+
+
+def _leaks(text: str, point: str) -> bool:
+    """True when `text` gives the point away: most of its content words, or the point itself."""
+    words = {w[:5] for w in re.findall(r"[a-z0-9]+", point.lower()) if len(w) > 3}
+    said = {w[:5] for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 3}
+    if words and len(words & said) / len(words) >= 0.6:
+        return True
+    return fuzz.partial_ratio(point.lower(), text.lower()) >= 85
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip().strip('"') for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+class Interviewer:
+    """Writes follow-ups and hints, explains, and grades (through its `Grader`)."""
+
+    def __init__(self, settings: Settings, index: Index, *, llm: LLM | None = None,
+                 method: GradeMethod | None = None) -> None:
+        self.settings = settings
+        self.index = index
+        self._llm = llm
+        self.grader = Grader(settings, index, llm=llm, method=method)
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            self._llm = get_llm(self.settings)
+        return self._llm
+
+    @cached_property
+    def bank(self) -> list[Question]:
+        return load_questions(self.settings.corpus_dir)
+
+    @cached_property
+    def tutor(self) -> Tutor:
+        """The cited tutor, for "explain"."""
+        from tutor.answer import Tutor
+
+        return Tutor(self.settings, index=self.index, llm=self.llm)
+
+    def question(self, question_id: str) -> Question:
+        for q in self.bank:
+            if q.id == question_id:
+                return q
+        raise InputError(f"No question '{question_id}' in the bank: `tutor questions` lists them.")
+
+    def warm_up(self) -> None:
+        """Start the embedded LLM now (seconds), so the first follow-up does not wait for it."""
+        if isinstance(self.llm, EmbeddedLLM):
+            self.llm.start()
+
+    def follow_up(self, question: Question, grade: Grade) -> FollowUp | None:
+        """One question aimed at the grade's top miss; None when nothing was missed."""
+        target = grade.target
+        if target is None:
+            return None
+        point = question.key_points[target]
+        if self.settings.follow_up_writer == "llm":
+            messages = prompt_messages(load_prompt("follow_up"))
+            messages.append({"role": "user", "content": (
+                f"Original question: {question.question}\nMissed key point: {point.point}")})
+            text = _first_line(self.llm.complete(messages, max_tokens=60, temperature=0.0))
+            if text.endswith("?") and len(text.split()) <= _MAX_WORDS and not _leaks(text, point.point):
+                return FollowUp(text, target, self.llm.name)
+            log.info("follow-up from the LLM rejected (%r); using the template", text)
+        return FollowUp(f"Let's go back to one part of this: {point.source.section}. What can "
+                        "you tell me about it, for this question?", target, "template")
+
+    def hint(self, question: Question, point: int) -> Hint:
+        """A nudge toward one key point, written from its source without giving it away."""
+        key = question.key_points[point]
+        source = self.grader.sources(question)[point]
+        if self.settings.follow_up_writer == "llm" and source is not None:
+            messages = prompt_messages(load_prompt("hint"))
+            messages.append({"role": "user", "content": (
+                f"Question: {question.question}\nKey point: {key.point}\nPassage: {source.text}")})
+            text = _first_line(self.llm.complete(messages, max_tokens=60, temperature=0.0))
+            if text and len(text.split()) <= _MAX_WORDS and not _leaks(text, key.point):
+                return Hint(text, point, self.llm.name)
+            log.info("hint from the LLM rejected (%r); using the template", text)
+        where = f"{source.doc} › {source.section}" if source else key.source.section
+        return Hint(f"Think about what your notes say under “{where}”.", point, "template")
+
+
+@dataclass(slots=True)
+class Turn:
+    """One bank question of a session, with everything that happened on it."""
+
+    question: Question
+    answer: str | None = None
+    grade: Grade | None = None
+    follow_up_answer: str | None = None
+    follow_up_grade: Grade | None = None
+    hints: list[Hint] = field(default_factory=list)
+    explained: bool = False
+
+    @property
+    def score(self) -> float:
+        return self.grade.score if self.grade else 0.0
+
+    def to_read(self) -> list[Source]:
+        """Sources of the points still not covered, the follow-up's result included."""
+        if self.grade is None:
+            return []
+        fixed = set()
+        if self.follow_up_grade is not None:
+            fixed = {v.index for v in self.follow_up_grade.verdicts if v.verdict == "covered"}
+        return [v.source for v in self.grade.verdicts
+                if v.verdict != "covered" and v.index not in fixed and v.source is not None]
+
+
+class Session:
+    """One mock interview. Call `next_question()`, then `submit()` answers (or `hint()`,
+    `skip()`, `explained()`) until `current` is None, and again; `report()` at the end."""
+
+    def __init__(self, interviewer: Interviewer, *, topics: Sequence[str] = (),
+                 level: LevelChoice = "mixed", n: int | None = None, seed: int | None = None,
+                 prefetch: bool = True) -> None:
+        """`prefetch`: retrieve each question's sources (and start the LLM) in the background
+        while the learner reads and types, so grading does not wait for them."""
+        self.interviewer = interviewer
+        self.pool = choose_bank(interviewer.bank, topics, level)
+        wanted = interviewer.settings.interview_questions if n is None else n
+        if wanted < 1:
+            raise InputError("An interview needs at least one question: use --n 1 or more.")
+        self.n = min(wanted, len(self.pool))
+        self._background = prefetch
+        self.turns: list[Turn] = []
+        self.stage: Stage = "answer"
+        self._random = random.Random(seed)
+        self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interview")
+        self._sources: Future[list[Source | None]] | None = None
+        self._last_answer: str | None = None
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def current(self) -> Turn | None:
+        """The turn waiting for an answer, or None between questions."""
+        if self.turns and not self._finished(self.turns[-1]):
+            return self.turns[-1]
+        return None
+
+    @property
+    def asked(self) -> str:
+        """What the learner is answering right now: the question or its follow-up."""
+        turn = self._require_turn()
+        if self.stage == "follow-up" and turn.grade and turn.grade.follow_up:
+            return turn.grade.follow_up.question
+        return turn.question.question
+
+    def _finished(self, turn: Turn) -> bool:
+        if turn.grade is None:
+            return False
+        return turn.grade.follow_up is None or turn.follow_up_grade is not None
+
+    def _require_turn(self) -> Turn:
+        turn = self.current
+        if turn is None:
+            raise InputError("No question is waiting for an answer: call next_question() first.")
+        return turn
+
+    # -- choosing questions -----------------------------------------------------------------
+
+    def next_question(self) -> Question | None:
+        """The next question, or None when the session has asked `n` (or the pool ran out).
+
+        Topics are drawn by weight: all unasked topics share a weight of 1, and an asked
+        topic weighs (1 - mean score / 10)^2 × (questions asked so far) / 2, so a topic the
+        learner is weak in comes back more and more likely as the session goes on, and one
+        they know well hardly ever does. Within the topic, the level follows the learner:
+        fundamental after a weak answer there, harder after a strong one.
+        """
+        if self.current is not None:
+            return self.current.question
+        if len(self.turns) >= self.n:
+            return None
+        asked_ids = {t.question.id for t in self.turns}
+        left = [q for q in self.pool if q.id not in asked_ids]
+        if not left:
+            return None
+        topic = self._pick_topic(sorted({q.topic for q in left}))
+        question = self._pick_in_topic([q for q in left if q.topic == topic])
+        self.turns.append(Turn(question))
+        self.stage = "answer"
+        if self._background:
+            self._sources = self._prefetch.submit(self._prepare, question)
+        return question
+
+    def topic_scores(self) -> dict[str, list[float]]:
+        scores: dict[str, list[float]] = {}
+        for turn in self.turns:
+            if turn.grade is not None:
+                scores.setdefault(turn.question.topic, []).append(turn.score)
+        return scores
+
+    def _pick_topic(self, topics: Sequence[str]) -> str:
+        scores = self.topic_scores()
+        unasked = [t for t in topics if t not in scores]
+        weights = {t: 1.0 / len(unasked) for t in unasked}
+        for t in topics:
+            if t in scores:
+                weakness = 1.0 - sum(scores[t]) / len(scores[t]) / 10.0
+                weights[t] = weakness**2 * len(self.turns) / 2.0
+        names = list(weights)
+        if sum(weights.values()) <= 0:
+            return self._random.choice(names)
+        return self._random.choices(names, weights=[weights[t] for t in names])[0]
+
+    def _pick_in_topic(self, candidates: Sequence[Question]) -> Question:
+        scores = self.topic_scores().get(candidates[0].topic)
+        mean = sum(scores) / len(scores) if scores else None
+        if mean is None:
+            wanted: tuple[Level, ...] = ("fundamental", "applied", "hard")
+        elif mean < 4:
+            wanted = ("fundamental", "applied", "hard")
+        elif mean < 7:
+            wanted = ("applied", "fundamental", "hard")
+        else:
+            wanted = ("hard", "applied", "fundamental")
+        for level in wanted:
+            at_level = [q for q in candidates if q.level == level]
+            if at_level:
+                return self._random.choice(at_level)
+        return self._random.choice(list(candidates))
+
+    def _prepare(self, question: Question) -> list[Source | None]:
+        """While the learner types: retrieve the question's sources, start the LLM."""
+        sources = self.interviewer.grader.sources(question)
+        if self.interviewer.settings.follow_up_writer == "llm":
+            self.interviewer.warm_up()
+        return sources
+
+    def _wait_prepared(self) -> None:
+        if self._sources is not None:
+            self._sources.result()  # re-raises a failure of the background step here
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def submit(self, answer: str) -> Grade:
+        """Grade the answer to the question, or to its follow-up. After a main answer with
+        something missed, the grade carries the follow-up and `stage` becomes "follow-up"."""
+        turn = self._require_turn()
+        self._wait_prepared()
+        grader = self.interviewer.grader
+        if self.stage == "answer":
+            grade = grader.grade(turn.question, answer, previous_answer=self._last_answer)
+            grade.follow_up = self.interviewer.follow_up(turn.question, grade)
+            turn.answer, turn.grade = answer, grade
+            self.stage = "follow-up" if grade.follow_up else "answer"
+        else:
+            follow = turn.grade.follow_up if turn.grade else None
+            assert follow is not None  # stage "follow-up" is only entered with one
+            grade = grader.grade(turn.question, answer, previous_answer=turn.answer,
+                                 points=[follow.point], asked=follow.question)
+            turn.follow_up_answer, turn.follow_up_grade = answer, grade
+            self.stage = "answer"
+        if answer.strip():
+            self._last_answer = answer
+        return grade
+
+    def hint(self) -> Hint:
+        """A hint toward the follow-up's point, or toward the next key point not yet hinted."""
+        turn = self._require_turn()
+        self._wait_prepared()
+        if self.stage == "follow-up" and turn.grade and turn.grade.follow_up:
+            point = turn.grade.follow_up.point
+        else:
+            point = len(turn.hints) % len(turn.question.key_points)
+        hint = self.interviewer.hint(turn.question, point)
+        turn.hints.append(hint)
+        return hint
+
+    def skip(self) -> None:
+        """Give up on the question (it scores 0) or on its follow-up (the question keeps its
+        score)."""
+        turn = self._require_turn()
+        self._wait_prepared()
+        if self.stage == "answer":
+            turn.grade = self.interviewer.grader.skip(turn.question)
+        elif turn.grade is not None and turn.grade.follow_up is not None:
+            turn.follow_up_grade = self.interviewer.grader.skip(
+                turn.question, points=[turn.grade.follow_up.point])
+        self.stage = "answer"
+
+    def explained(self) -> None:
+        """The learner asked for the tutor's answer: the question ends, as skipped."""
+        turn = self._require_turn()
+        turn.explained = True
+        self.skip()
+
+    def close(self) -> None:
+        self._prefetch.shutdown(wait=False, cancel_futures=True)
+
+    # -- report ------------------------------------------------------------------------------
+
+    def report(self) -> Report:
+        graded = [t for t in self.turns if t.grade is not None]
+        topics = []
+        for topic, scores in self.topic_scores().items():
+            turns = [t for t in graded if t.question.topic == topic]
+            seen: dict[tuple[str, str], Source] = {}
+            for turn in turns:
+                for source in turn.to_read():
+                    seen.setdefault((source.doc, source.section), source)
+            topics.append(TopicScore(topic, round(sum(scores) / len(scores), 1),
+                                     tuple(t.question.id for t in turns), tuple(seen.values())))
+        topics.sort(key=lambda t: (t.score, t.topic))
+        method = graded[0].grade.method if graded and graded[0].grade else (
+            self.interviewer.grader.method)
+        return Report(tuple(topics), tuple(graded), method)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicScore:
+    topic: str
+    score: float  # mean of the topic's question scores
+    questions: tuple[str, ...]
+    read: tuple[Source, ...]  # passages behind the points still missed, one per section
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    topics: tuple[TopicScore, ...]  # weakest first
+    turns: tuple[Turn, ...]
+    method: str
+
+    @property
+    def score(self) -> float:
+        scores = [t.score for t in self.turns]
+        return round(sum(scores) / len(scores), 1) if scores else 0.0
+
+    def markdown(self) -> str:
+        lines = ["# Mock interview report", ""]
+        if not self.turns:
+            return "\n".join([*lines, "No question was answered."])
+        lines += [f"{len(self.turns)} question(s), overall {self.score}/10; graded by "
+                  f"`{self.method}`.", "", "| Topic | Score | Questions |", "|---|---:|---:|"]
+        lines += [f"| {t.topic} | {t.score}/10 | {len(t.questions)} |" for t in self.topics]
+        by_id = {turn.question.id: turn for turn in self.turns}
+        for topic in self.topics:
+            lines += ["", f"## {topic.topic}: {topic.score}/10", ""]
+            for qid in topic.questions:
+                turn = by_id[qid]
+                extra = " (skipped)" if turn.grade and "skipped" in turn.grade.flags else ""
+                if turn.follow_up_grade is not None and "skipped" not in turn.follow_up_grade.flags:
+                    extra += f", follow-up {turn.follow_up_grade.score}/10"
+                lines.append(f"- **{qid}** {turn.question.question} — {turn.score}/10{extra}")
+            if topic.read:
+                lines += ["", "Read next:"]
+                lines += [f"- [{s.doc} › {s.section}]({_link(s)}): “{_short(s.text)}”"
+                          for s in topic.read]
+        return "\n".join(lines) + "\n"
+
+
+def _link(source: Source) -> str:
+    heading = source.section.split(" > ")[-1].lower()
+    anchor = re.sub(r"[^\w\- ]", "", heading).strip().replace(" ", "-")
+    return f"{source.doc}#{anchor}"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
