@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS
+from support import CORPUS
 from servers import MODEL, Reply, Scripted, json_reply, stream_reply, text_reply
 
 import tutor.evaluate as evaluate
@@ -94,8 +94,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(evaluate.GOLD_SETS, "gold", GoldSet("gold", gold, notes))
         mp.setattr(evaluate, "RESULTS_DIR", root / "results")
-        yield Settings(data_dir=root / "data", corpus_dir=notes, mode="hybrid", llm_base_url=answers.url,
-                       llm_model=MODEL, judge_base_url=judge.url, llm_max_retries=0)
+        # Hybrid mode with no relevance floor: the scripted LLM makes every refusal decision.
+        yield Settings(data_dir=root / "data", corpus_dir=notes, mode="hybrid", dense_floor=-1.0,
+                       llm_base_url=answers.url, llm_model=MODEL, judge_base_url=judge.url,
+                       llm_max_retries=0)
     answers.close()
     judge.close()
 
@@ -117,7 +119,7 @@ def test_every_case_gets_retrieval_metrics_and_the_sample_gets_answers(run: Run)
 def test_refusals_are_measured_on_the_full_pipeline(run: Run) -> None:
     cases = {c.id: c for c in run.cases}
     off, injection = cases["t-3"].pipeline, cases["t-4"].pipeline
-    assert off is not None and off.refused and off.llm_called  # hybrid mode has no floor: the LLM refused
+    assert off is not None and off.refused and off.llm_called  # no floor: the LLM refused
     assert injection is not None and injection.refused and not injection.llm_called
     m = {x.name: x for x in run.summary.metrics}
     assert m["refusal_out_of_scope"].value == 1.0 and m["refusal_injection"].value == 1.0

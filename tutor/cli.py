@@ -249,23 +249,30 @@ def _interview_loop(session: Any) -> None:
             command = text.strip().lower()
             if command in ("quit", "exit"):
                 return
-            if command == "skip":
-                session.skip()
-                print("Skipped.")
-            elif command == "hint":
-                print(f"Hint: {session.hint().text}")
-            elif command == "explain":
-                _print_streamed(session.interviewer.tutor, session.asked)
-                session.explained()
-            else:
-                grade = session.submit(text)
-                if session.stage == "follow-up":
-                    print(f"{grade.score}/10. {grade.feedback}\nFollow-up: {session.asked}")
-                    continue
-                print(f"{grade.score}/10. {grade.feedback}")
+            try:
+                _interview_step(session, command, text)
+            except TutorError as exc:  # e.g. the LLM timed out: the session goes on
+                print(f"error: {exc} (try again, or type 'skip')")
+                continue
             if session.current is None and turn.grade is not None:
                 print()
                 _print_grade(turn.grade)
+
+
+def _interview_step(session: Any, command: str, text: str) -> None:
+    if command == "skip":
+        session.skip()
+        print("Skipped.")
+    elif command == "hint":
+        print(f"Hint: {session.hint().text}")
+    elif command == "explain":
+        _print_streamed(session.interviewer.tutor, session.asked)
+        session.explained()
+    else:
+        grade = session.submit(text)
+        print(f"{grade.score}/10. {grade.feedback}")
+        if session.stage == "follow-up":
+            print(f"Follow-up: {session.asked}")
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

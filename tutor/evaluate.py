@@ -9,7 +9,7 @@ What runs for which case (the LLM is the expensive part: ~10-20 s an answer on 2
   pipeline with the LLM, the citation checks and the judge's RAGAS metrics. Each case's
   record says whether it was in that sample.
 
-The gold set's own corpus is ingested into an index of its own (`<data dir>/eval/<set>/`,
+The gold set's own corpus is ingested into a collection of its own (`tutor-eval-<set>`,
 incremental), so documents a user added to their index never move the numbers.
 """
 
@@ -223,9 +223,8 @@ class Evaluation:
             raise InputError(f"The {self.gold.name} gold set needs its documents at {self.gold.corpus}: "
                              "put them there, or evaluate another set (`--set gold`).")
         self.options = options
-        self.settings = settings  # the LLM and judge keep the user's data dir (the joined model)
-        self.eval_settings = settings.model_copy(update={
-            "data_dir": settings.data_dir / "eval" / self.gold.name,
+        # A collection of its own beside the user's (same data dir, so the same models).
+        self.settings = settings.model_copy(update={
             "collection": f"{settings.collection}-eval-{self.gold.name}",
             "mode": options.mode or settings.mode,
         })
@@ -239,14 +238,14 @@ class Evaluation:
 
     @property
     def mode(self) -> RetrievalMode:
-        return self.eval_settings.mode
+        return self.settings.mode
 
     def run(self) -> Run:
         from tutor.index import Index
 
         started = time.perf_counter()
         stamp = datetime.now(UTC)
-        index = Index(self.eval_settings)
+        index = Index(self.settings)
         try:
             self._ingest(index)
             self.chunks = index.chunks()
@@ -269,7 +268,7 @@ class Evaluation:
     def _ingest(self, index: Index) -> None:
         from tutor.ingest import Ingestor
 
-        report = self._timed("ingest", lambda: Ingestor(self.eval_settings, index).run([self.gold.corpus]))
+        report = self._timed("ingest", lambda: Ingestor(self.settings, index).run([self.gold.corpus]))
         log.info("%s", report.summary())
         if report.rejected:
             raise InputError(f"The {self.gold.name} corpus did not ingest cleanly: {report.summary()}")
@@ -280,7 +279,7 @@ class Evaluation:
 
         from tutor.retrieve import Retriever
 
-        retriever = Retriever(self.eval_settings, index)
+        retriever = Retriever(self.settings, index)
         modes = self._available_modes(retriever) if self.options.ablation else {}
         return [self._retrieve(retriever, case, modes)
                 for case in tqdm(self.cases, desc=f"Retrieval ({self.gold.name})", unit="case", mininterval=2)]
@@ -299,7 +298,7 @@ class Evaluation:
     def _retrieve(self, retriever: Retriever, case: GoldCase, modes: dict[RetrievalMode, str]) -> CaseResult:
         found = retriever.search(case.question, k=RANKED_K)
         passages = case.reference_passages
-        contexts = [h.chunk for h in found.hits[: self.eval_settings.answer_passages]]
+        contexts = [h.chunk for h in found.hits[: self.settings.answer_passages]]
         result = CaseResult(
             id=case.id, kind=case.kind, topic=case.topic, level=case.level, question=case.question,
             should_refuse=not passages,
@@ -338,7 +337,7 @@ class Evaluation:
         todo = [r for r in results if r.should_refuse or r.in_llm_sample]
         if not todo:
             return
-        tutor = Tutor(self.eval_settings, index=index, llm=self.llm)
+        tutor = Tutor(self.settings, index=index, llm=self.llm)
         gold = {c.id: c for c in self.cases}
         for result in tqdm(todo, desc="Answers", unit="case", mininterval=2):
             result.pipeline = _ask(tutor, gold[result.id])
@@ -385,7 +384,7 @@ class Evaluation:
         # Dense retrieval with k = every chunk returns the whole corpus (nearest first), and
         # the rest of the pipeline (prompt, citations, checks) stays exactly the tutor's.
         n = len(self.chunks)
-        everything = self.eval_settings.model_copy(update={
+        everything = self.settings.model_copy(update={
             "mode": "dense", "dense_k": n, "top_n": n, "answer_passages": n,
             "passage_chars": max(len(c.text) for c in self.chunks) + 200,
         })
@@ -428,7 +427,7 @@ class Evaluation:
 
         from tutor.prompts import prompt_versions
 
-        settings = self.eval_settings.model_dump(mode="json")
+        settings = self.settings.model_dump(mode="json")
         for key in _SECRETS:
             settings[key] = "***" if settings.get(key) else None
         return {

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Literal
 from rapidfuzz import fuzz
 
 from tutor.config import Settings
-from tutor.errors import InputError
+from tutor.errors import InputError, LLMError, TutorError
 from tutor.grading import FollowUp, Grade, GradeMethod, Grader, Source
 from tutor.knowledge import Level, Question, load_questions
-from tutor.llm import LLM, EmbeddedLLM, get_llm, prompt_messages
+from tutor.llm import LLM, EmbeddedLLM, Message, get_llm, prompt_messages
 from tutor.prompts import load_prompt
 
 if TYPE_CHECKING:
@@ -129,12 +129,21 @@ class Interviewer:
             messages = prompt_messages(load_prompt("follow_up"))
             messages.append({"role": "user", "content": (
                 f"Original question: {question.question}\nMissed key point: {point.point}")})
-            text = _first_line(self.llm.complete(messages, max_tokens=60, temperature=0.0))
+            text = self._write(messages)
             if text.endswith("?") and len(text.split()) <= _MAX_WORDS and not _leaks(text, point.point):
                 return FollowUp(text, target, self.llm.name)
             log.info("follow-up from the LLM rejected (%r); using the template", text)
         return FollowUp(f"Let's go back to one part of this: {point.source.section}. What can "
                         "you tell me about it, for this question?", target, "template")
+
+    def _write(self, messages: list[Message]) -> str:
+        """One short line from the LLM; "" when it fails, so the template takes over (a
+        follow-up or hint is not worth ending the interview for)."""
+        try:
+            return _first_line(self.llm.complete(messages, max_tokens=60, temperature=0.0))
+        except LLMError as exc:
+            log.warning("the LLM could not write a follow-up or hint (%s)", exc)
+            return ""
 
     def hint(self, question: Question, point: int) -> Hint:
         """A nudge toward one key point, written from its source without giving it away."""
@@ -144,7 +153,7 @@ class Interviewer:
             messages = prompt_messages(load_prompt("hint"))
             messages.append({"role": "user", "content": (
                 f"Question: {question.question}\nKey point: {key.point}\nPassage: {source.text}")})
-            text = _first_line(self.llm.complete(messages, max_tokens=60, temperature=0.0))
+            text = self._write(messages)
             if text and len(text.split()) <= _MAX_WORDS and not _leaks(text, key.point):
                 return Hint(text, point, self.llm.name)
             log.info("hint from the LLM rejected (%r); using the template", text)
@@ -298,7 +307,10 @@ class Session:
         """While the learner types: retrieve the question's sources, start the LLM."""
         sources = self.interviewer.grader.sources(question)
         if self.interviewer.settings.follow_up_writer == "llm":
-            self.interviewer.warm_up()
+            try:
+                self.interviewer.warm_up()
+            except TutorError as exc:  # said again, clearly, when the LLM is first needed
+                log.warning("could not start the LLM in the background: %s", exc)
         return sources
 
     def _wait_prepared(self) -> None:
