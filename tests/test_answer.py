@@ -57,12 +57,15 @@ def test_invalid_markers_are_dropped_and_counted(corpus_settings: Settings, corp
 
 def test_sentence_without_support_is_flagged(corpus_settings: Settings, corpus_index: Index,
                                              scripted: list[Scripted]) -> None:
-    reply = stream_reply(["LoRA trains a low-rank update while the base weights stay frozen [1]. ",
-                          "It was invented in 1850 by a famous chef [1]."])
+    question = "How does LoRA fine-tune a model cheaply?"
+    from tutor.retrieve import Retriever
+
+    first = Retriever(corpus_settings, corpus_index).search(question).hits[0].chunk.text
+    grounded = next(s for s in first.replace("\n", " ").split(". ") if len(s.split()) > 8)
+    reply = stream_reply([f"{grounded} [1]. ", "It was invented in 1850 by a famous chef [1]."])
     tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted, reply)
-    answer = tutor.ask("How does LoRA fine-tune a model cheaply?")
+    answer = tutor.ask(question)
     assert len(answer.unsupported_sentences) == 1 and "chef" in answer.unsupported_sentences[0]
-    assert not any("low-rank" in s for s in answer.unsupported_sentences)
 
 
 def test_out_of_scope_question_refuses_without_calling_the_model(

@@ -200,16 +200,17 @@ class App:
         return f"Removed {html.escape(doc)}.", docs, gr.update(choices=[r[1] for r in docs], value=None)
 
     def inspect(self, question: str) -> tuple[list[list[Any]], str]:
-        """Each stage's scores for the passages hybrid+rerank returns, side by side."""
+        """Each stage's scores for the passages the configured mode returns, side by side
+        ("—": that stage did not run, or the passage was not in its own top-k)."""
         try:
             started = time.perf_counter()
-            result = self.tutor.retriever.search(question, mode="hybrid+rerank", k=10)
+            result = self.tutor.retriever.search(question, k=10)
         except TutorError as exc:
             return [], f"⚠ {html.escape(str(exc))}"
         rows = [[i, h.chunk.section, h.chunk.doc, _fmt(h.scores.bm25), _fmt(h.scores.dense),
                  _fmt(h.scores.fused), _fmt(h.scores.rerank)] for i, h in enumerate(result.hits, 1)]
         verdict = "above" if result.relevant else "below"
-        note = (f"Top passage is {verdict} the relevance floor ({self.settings.score_floor}); "
+        note = (f"Mode {result.mode}: the best passage is {verdict} the relevance floor; "
                 f"{(time.perf_counter() - started) * 1000:.0f} ms.")
         return rows, note
 

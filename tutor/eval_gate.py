@@ -18,7 +18,7 @@ from tutor.ragas_metrics import JUDGED_METRICS
 
 THRESHOLDS = EVAL_DIR / "thresholds.toml"
 _TOLERANCE = 1e-4  # changes smaller than the 4 decimals a summary keeps are not movement
-_LOCATIONS = {"data_dir", "corpus_dir"}  # where files live differs per checkout: not a change
+_LOCATIONS = {"data_dir", "corpus_dir", "models_dir"}  # where files live differs per checkout: not a change
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +118,9 @@ def diff(old: Run, new: Run) -> Diff:
                                         f"not compared: judged by {old.summary.judge_id} vs {new.summary.judge_id}"))
         elif old_value is None or metric.value is None:
             if old_value != metric.value:
-                changes.append(MetricChange(metric.name, old_value, metric.value,
-                                            (before.note if before and old_value is None else metric.note)))
+                why = (f"before: {before.note if before else 'no such metric'}" if old_value is None
+                       else f"now {metric.note}")
+                changes.append(MetricChange(metric.name, old_value, metric.value, why))
         elif abs(metric.value - old_value) > _TOLERANCE:
             changes.append(MetricChange(metric.name, old_value, metric.value))
     old_cases = {c.id: c for c in old.cases}

@@ -88,14 +88,9 @@ class Interviewer:
                  method: GradeMethod | None = None) -> None:
         self.settings = settings
         self.index = index
-        self._llm = llm
-        self.grader = Grader(settings, index, llm=llm, method=method)
-
-    @property
-    def llm(self) -> LLM:
-        if self._llm is None:
-            self._llm = get_llm(self.settings)
-        return self._llm
+        # Created now but started on first use: the embedded model loads only when needed.
+        self.llm: LLM = llm or get_llm(settings)
+        self.grader = Grader(settings, index, llm=self.llm, method=method)
 
     @cached_property
     def bank(self) -> list[Question]:
