@@ -157,7 +157,7 @@ def test_dead_endpoint_gives_a_clear_error(corpus_settings: Settings, corpus_ind
 @pytest.mark.slow
 def test_embedded_model_answers_end_to_end(corpus_settings: Settings, corpus_index: Index) -> None:
     """The default configuration: no endpoint, no key, the bundled model on the CPU."""
-    answer = Tutor(corpus_settings, index=corpus_index).ask("Why is attention scaled by the square root of d_k?")
+    answer = Tutor(corpus_settings, index=corpus_index).ask("What does the KV cache store during decoding?")
     assert not answer.refused, answer.answer
     assert answer.backend.startswith("embedded:")
     assert answer.citations and {c.chunk_id for c in answer.citations} <= {h.chunk.id for h in answer.contexts}
