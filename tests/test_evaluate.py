@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import CORPUS
 from servers import MODEL, Reply, Scripted, json_reply, stream_reply, text_reply
+from support import CORPUS
 
 import tutor.evaluate as evaluate
 from tutor.answer import NOT_COVERED
