@@ -30,7 +30,7 @@ def test_gold_set_is_well_formed() -> None:
 def test_hybrid_rerank_finds_the_reference_section(retriever: Retriever) -> None:
     scores = mean_scores([score_case(retriever.search(g.question, k=10).hits, g.reference_passages)
                           for g in ANSWERABLE])
-    print(f"\nhybrid+rerank on {len(ANSWERABLE)} gold cases: {scores}")
+    print(f"\ndefault mode on {len(ANSWERABLE)} gold cases: {scores}")
     assert scores.hit_at_5 >= 0.85 and scores.mrr_at_10 >= 0.65
 
 
@@ -72,6 +72,6 @@ def test_pipeline_works_on_documents_we_did_not_write(tmp_path_factory: pytest.T
     retriever = Retriever(settings, index)
     scores = mean_scores([score_case(retriever.search(g.question, k=10).hits, g.reference_passages)
                           for g in cases])
-    print(f"\nsource pages, hybrid+rerank on {len(cases)} cases: {scores}")
+    print(f"\nsource pages, default mode on {len(cases)} cases: {scores}")
     index.close()
     assert scores.hit_at_5 >= 0.7
