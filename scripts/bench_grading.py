@@ -77,8 +77,8 @@ def main() -> None:
         warm = [grader.grade(by_id[c.question_id], c.answer,
                              previous_answer=c.previous_answer).timings_ms["total_ms"] for c in cases]
         lines += [row("embedding", warm, "all simulated learners"),
-                  row("sources of a new question", cold, "retrieval + rerank per key point; the "
-                      "interview does this while the learner types")]
+                  row("sources of a new question", cold, "one retrieval per key point (default "
+                      "mode); the interview does this while the learner types")]
 
         started = time.perf_counter()
         llm.start()
