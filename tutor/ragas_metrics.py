@@ -15,14 +15,16 @@ import asyncio
 import logging
 import math
 import warnings
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tutor.config import Settings
 from tutor.records import Chunk
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CONTEXT_METRICS = (
     "id_context_precision", "id_context_recall", "nonllm_context_precision", "nonllm_context_recall",
@@ -87,7 +89,19 @@ def context_scores(retrieved: Sequence[Chunk], reference: Sequence[Chunk]) -> di
     async def score_all() -> dict[str, Score]:
         return {name: _score(await m.single_turn_ascore(sample)) for name, m in metrics.items()}
 
-    return asyncio.run(score_all())
+    return _run_sync(score_all())
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run RAGAS's async scoring from synchronous code, also when the calling thread
+    already runs an event loop (a Gradio handler, a notebook, Playwright's sync API in
+    the same test process), where `asyncio.run` refuses."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _score(value: Any) -> Score:
@@ -165,7 +179,7 @@ class RagasJudge:
             "llm_context_precision": self._precision.ascore(user_input=question, reference=reference,
                                                             retrieved_contexts=texts),
         }
-        return asyncio.run(_run_in_order(calls))
+        return _run_sync(_run_in_order(calls))
 
 
 async def _run_in_order(calls: dict[str, Awaitable[Any]]) -> dict[str, Score]:

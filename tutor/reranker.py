@@ -28,7 +28,7 @@ from tutor.records import Chunk
 log = logging.getLogger(__name__)
 
 # Lean on purpose: CPU training costs ~4 s per 16 pairs here (see MODELS.md).
-HARD_NEGATIVES = 2
+HARD_NEGATIVES = 3
 RANDOM_NEGATIVES = 1
 BATCH = 16
 HEAD_LR, BODY_LR = 1e-3, 8e-5
@@ -65,11 +65,17 @@ def training_pairs(settings: Settings, seed: int, index: Index | None = None,
     for chunk in chunks:
         by_section.setdefault(_section_key(chunk), []).append(chunk)
 
-    queries: list[tuple[str, set[tuple[str, str]]]] = [
-        (q.query, {(q.file, q.section)}) for q in load_training_queries(settings.corpus_dir)
+    # (question, the sections that answer it, whether other sections of those documents
+    # may serve as negatives). A training query is written for one section, so its note's
+    # other sections are exactly the near misses the reranker must learn to put below it
+    # (at inference most candidates come from the right note). A bank question's key points
+    # cite only some of the sections that answer it, so there a near miss from the same
+    # note is often relevant, and as a negative it would teach noise.
+    queries: list[tuple[str, set[tuple[str, str]], bool]] = [
+        (q.query, {(q.file, q.section)}, True) for q in load_training_queries(settings.corpus_dir)
     ]
     queries += [
-        (q.question, {(k.source.file, k.source.section) for k in q.key_points})
+        (q.question, {(k.source.file, k.source.section) for k in q.key_points}, False)
         for q in load_questions(settings.corpus_dir)
     ]
     rng = random.Random(seed)
@@ -78,20 +84,19 @@ def training_pairs(settings: Settings, seed: int, index: Index | None = None,
     retriever = Retriever(settings, index)
     pairs: list[Pair] = []
     missing = 0
-    for query, sections in queries:
+    for query, sections, same_doc_negatives in queries:
         positives = [c for s in sorted(sections) for c in by_section.get(s, [])]
         if not positives:
             missing += 1
             continue
         positive_ids = {c.id for c in positives}
-        mined = retriever.search(query, mode="hybrid", k=HARD_NEGATIVES * 3).hits
-        hard = [h.chunk for h in mined if h.chunk.id not in positive_ids
-                and _section_key(h.chunk) not in sections][:HARD_NEGATIVES]
-        # Our notes overlap across sections of one document (and a question's key points
-        # cite only some of the sections that answer it), so a near miss from a positive's
-        # own document is often relevant: as a negative it teaches the model noise.
         positive_docs = {c.doc for c in positives}
-        hard = [c for c in hard if c.doc not in positive_docs]
+        # Mined from the candidates the reranker sees at inference (the fused top list),
+        # highest ranked first: those are the mistakes it is there to fix.
+        mined = retriever.search(query, mode="hybrid", k=settings.fused_k).hits
+        hard = [h.chunk for h in mined if h.chunk.id not in positive_ids
+                and _section_key(h.chunk) not in sections
+                and (same_doc_negatives or h.chunk.doc not in positive_docs)][:HARD_NEGATIVES]
         pool = [c for c in chunks if c.id not in positive_ids]
         negatives = hard + rng.sample(pool, RANDOM_NEGATIVES)
         pairs += [Pair(query, rerank_text(c), 1.0) for c in positives[:MAX_POSITIVES]]
