@@ -32,6 +32,7 @@ lint:
 bench:            ## benchmarks: numbers go to bench/results.md and the README
 	$(VENV)/python scripts/bench_retrieval.py
 	$(VENV)/python scripts/bench_answer.py
+	$(VENV)/python scripts/bench_app.py
 
 reranker:         ## retrain the cross-encoder reranker on corpus/ (seeded)
 	$(VENV)/tutor train-reranker

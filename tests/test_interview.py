@@ -14,11 +14,12 @@ import pytest
 
 from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError
-from tutor.grading import Grade
+from tutor.grading import Grade, PointGrade, Source
 from tutor.index import Index
-from tutor.interview import Interviewer, Session, Turn, choose_bank
+from tutor.interview import Interviewer, Report, Session, TopicScore, Turn, choose_bank
 from tutor.knowledge import load_questions
 from tutor.llm import EmbeddedLLM
+from tutor.ui import escape_markdown
 
 BANK = load_questions(REPO_DIR / "corpus")
 PARTIAL_RAG = ("RAG lets the model use documents it was not trained on by retrieving them and "
@@ -129,6 +130,21 @@ def test_report_lists_weakest_topics_first(interviewer: Interviewer) -> None:
     assert [t.topic for t in report.topics] == ["prompting", "rag"]
     assert report.topics[0].score == 0.0 < report.topics[1].score
     assert report.topics[0].read, "a 0/10 topic must say what to read"
+
+
+def test_report_quotes_outside_text_when_asked() -> None:
+    """The app shows the report with every bank or index text escaped: an uploaded passage's
+    markup is shown, not rendered; the downloaded file keeps the text as it is."""
+    question = BANK[0]
+    source = Source("uploads/evil.md#001", "uploads/evil.md", "Evil",
+                    "<img src=x onerror=alert(1)> **bold**", False)
+    verdict = PointGrade(0, question.key_points[0].point, "missed", None, 0.0, source)
+    grade = Grade(question.id, 0.0, [verdict], "", "embedding")
+    report = Report((TopicScore(question.topic, 0.0, (question.id,), (source,)),),
+                    (Turn(question, answer="…", grade=grade),), "embedding")
+    assert "<img src=x" in report.markdown()
+    shown = report.markdown(quote=escape_markdown)
+    assert "<img" not in shown and "&lt;img src=x" in shown and "\\*\\*bold" in shown
 
 
 def test_hint_points_at_the_source_without_the_answer(session: Session) -> None:

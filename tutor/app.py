@@ -2,8 +2,9 @@
 
 Everything a user or a document supplies is escaped before it is shown (questions,
 answers, passages, file names): Markdown and HTML from outside are shown as text, never
-rendered. Each browser session keeps its own chat history in `gr.State`; the index and
-the models are shared. Errors become one readable line in the chat, never a traceback.
+rendered. Each browser session keeps its own chat history and interview in `gr.State`;
+the index and the models are shared. Errors become one readable line, never a traceback
+(`tutor.ui`). The Interview tab lives in `tutor.app_interview`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from typing import Any
 
 import gradio as gr
 
+from tutor import app_interview
 from tutor.answer import Answer, Turn, Tutor
 from tutor.config import RETRIEVAL_MODES, Settings
 from tutor.documents import SUPPORTED_SUFFIXES
 from tutor.errors import TutorError
 from tutor.index import Index
 from tutor.ingest import Ingestor
+from tutor.interview import Interviewer
+from tutor.ui import error_message, escape_markdown
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +42,7 @@ CSS = """
 .source mark { background: #fde68a; }
 .unsupported { background: #fee2e2; }
 .backend { font-size: 0.85em; opacity: 0.75; }
-"""
-
-
-def escape_markdown(text: str) -> str:
-    """Show text exactly as typed: HTML escaped, Markdown syntax neutralised."""
-    escaped = html.escape(text)
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", escaped)
+""" + app_interview.CSS
 
 
 def render_answer(answer: Answer, turn_id: int) -> str:
@@ -95,12 +93,14 @@ def render_sources(answer: Answer | None, turn_id: int) -> str:
 
 
 class App:
-    """State shared by all sessions: settings, index, the tutor; plus the feedback log."""
+    """State shared by all sessions: settings, index, the tutor and the interviewer (one LLM
+    for both); plus the feedback log."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.index = Index(settings)
         self.tutor = Tutor(settings, index=self.index)
+        self.interviewer = Interviewer(settings, self.index, llm=self.tutor.llm)
         self.feedback_path = settings.data_dir / "feedback.jsonl"
         self._feedback_lock = threading.Lock()
 
@@ -135,12 +135,8 @@ class App:
                     buttons = [gr.update(value=s, visible=True) for s in answer.suggestions[:3]]
                     buttons += [gr.update(visible=False)] * (3 - len(buttons))
                     yield chat, turns, answers, "", render_sources(answer, turn_id), backend, *buttons
-        except TutorError as exc:
-            chat[-1]["content"] = f"⚠ {html.escape(str(exc))}"
-            yield chat, turns, answers, question, gr.update(), "", *no_suggestions
-        except Exception:  # a bug: keep the session alive, log the traceback for us
-            log.exception("answering failed")
-            chat[-1]["content"] = "⚠ Something went wrong while answering; the details are in the server log."
+        except Exception as exc:  # a TutorError or a bug: one line in the chat either way
+            chat[-1]["content"] = error_message(exc, "answering")
             yield chat, turns, answers, question, gr.update(), "", *no_suggestions
 
     def feedback(self, data: gr.LikeData, answers: list[dict[str, Any]]) -> None:
@@ -162,7 +158,6 @@ class App:
             rows.append([d.title, d.doc, d.chunks, when])
         return rows
 
-    # Gradio injects progress tracking through this default (its documented pattern).
     # Gradio injects progress tracking through this default (its documented pattern).
     def upload(self, files: list[Any] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
                ) -> tuple[str, Any, Any]:  # noqa: B008
@@ -206,7 +201,7 @@ class App:
             started = time.perf_counter()
             result = self.tutor.retriever.search(question, k=10)
         except TutorError as exc:
-            return [], f"⚠ {html.escape(str(exc))}"
+            return [], error_message(exc, "retrieving")
         rows = [[i, h.chunk.section, h.chunk.doc, _fmt(h.scores.bm25), _fmt(h.scores.dense),
                  _fmt(h.scores.fused), _fmt(h.scores.rerank)] for i, h in enumerate(result.hits, 1)]
         verdict = "above" if result.relevant else "below"
@@ -250,6 +245,9 @@ def build(settings: Settings) -> gr.Blocks:
             new_chat.click(lambda: ([], [], [], "", render_sources(None, 0), ""),
                            None, [chatbot, turns, answers, question, sources, backend], api_name="new_chat")
             chatbot.like(app.feedback, [answers], None)
+
+        with gr.Tab("Interview", id="interview"):
+            app_interview.add_tab(app_interview.InterviewTab(app.interviewer), settings)
 
         with gr.Tab("Library", id="library"):
             docs = gr.Dataframe(app.documents(), headers=["title", "document", "chunks", "last ingested"],

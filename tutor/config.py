@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     grade_method: Literal["auto", "embedding", "embedding+judge", "llm"] = Field(
         "auto", description="How answers are graded: embedding similarity + contradiction cues "
         "(offline, fast); the same plus an LLM yes/no check of each credited point; the LLM "
-        "as judge of every point; auto = llm when TUTOR_LLM_BASE_URL is set, else embedding."
+        "as judge of every point; auto = llm when TUTOR_LLM_BASE_URL is set, else embedding+judge."
     )
     grade_covered_similarity: float = Field(
         0.6, description="Cosine (MiniLM) from which a learner's clause covers a key point."

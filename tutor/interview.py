@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -388,6 +388,10 @@ class Session:
         return Report(tuple(topics), tuple(graded), method)
 
 
+def _verbatim(text: str) -> str:
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class TopicScore:
     topic: str
@@ -407,26 +411,29 @@ class Report:
         scores = [t.score for t in self.turns]
         return round(sum(scores) / len(scores), 1) if scores else 0.0
 
-    def markdown(self) -> str:
+    def markdown(self, quote: Callable[[str], str] = _verbatim) -> str:
+        """The report as Markdown. `quote` is applied to every text from the bank or the index
+        (the app passes an escaper, so a passage's own markup is shown, not rendered)."""
         lines = ["# Mock interview report", ""]
         if not self.turns:
             return "\n".join([*lines, "No question was answered."])
         lines += [f"{len(self.turns)} question(s), overall {self.score}/10; graded by "
                   f"`{self.method}`.", "", "| Topic | Score | Questions |", "|---|---:|---:|"]
-        lines += [f"| {t.topic} | {t.score}/10 | {len(t.questions)} |" for t in self.topics]
+        lines += [f"| {quote(t.topic)} | {t.score}/10 | {len(t.questions)} |" for t in self.topics]
         by_id = {turn.question.id: turn for turn in self.turns}
         for topic in self.topics:
-            lines += ["", f"## {topic.topic}: {topic.score}/10", ""]
+            lines += ["", f"## {quote(topic.topic)}: {topic.score}/10", ""]
             for qid in topic.questions:
                 turn = by_id[qid]
                 extra = " (skipped)" if turn.grade and "skipped" in turn.grade.flags else ""
                 if turn.follow_up_grade is not None and "skipped" not in turn.follow_up_grade.flags:
                     extra += f", follow-up {turn.follow_up_grade.score}/10"
-                lines.append(f"- **{qid}** {turn.question.question} — {turn.score}/10{extra}")
+                lines.append(f"- **{quote(qid)}** {quote(turn.question.question)} — "
+                             f"{turn.score}/10{extra}")
             if topic.read:
                 lines += ["", "Read next:"]
-                lines += [f"- [{s.doc} › {s.section}]({_link(s)}): “{_short(s.text)}”"
-                          for s in topic.read]
+                lines += [f"- [{quote(s.doc)} › {quote(s.section)}]({quote(_link(s))}): "
+                          f"“{quote(_short(s.text))}”" for s in topic.read]
         return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -11,15 +12,35 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
-from servers import Scripted  # noqa: E402
+from servers import Reply, Scripted, stream_reply, text_reply  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOTES = ("transformer-architecture.md", "inference-optimization.md", "rag.md")
 ANSWER = ["Attention divides the scores by the square root of d_k ", "so the softmax does not saturate [1]. ",
           "Large dot products would otherwise push it into regions with tiny gradients [1]."]
+DEAD_LLM = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
+FOLLOW_UP = "Which step of the pipeline did your answer leave out?"
+# Verdicts the scripted grader gives, point by point (the rest are missed): one of each kind a
+# first answer can earn, so the verdicts table shows them all.
+VERDICTS = (("covered", 1), ("partial", 2), ("missed", 0))
+
+
+def scripted_model(request: dict[str, Any]) -> Reply:
+    """The reply a served model would give, by kind of request: a streamed cited answer (the
+    Tutor tab), schema-constrained verdicts (grading), or one line (follow-ups and hints)."""
+    if request.get("stream"):
+        return stream_reply(ANSWER)
+    response_format = request.get("response_format")
+    if isinstance(response_format, dict):
+        n = response_format["json_schema"]["schema"]["properties"]["points"]["minItems"]
+        points = [{"verdict": v, "sentence": s} for v, s in VERDICTS][:n]
+        points += [{"verdict": "missed", "sentence": 0}] * (n - len(points))
+        return text_reply(json.dumps({"points": points}))
+    return text_reply(FOLLOW_UP)
 
 
 @dataclass
@@ -46,15 +67,21 @@ def start_app(tmp: Path, llm_url: str) -> RunningApp:
            "TUTOR_LLM_TIMEOUT_S": "10", "TUTOR_LLM_MAX_RETRIES": "0", "TUTOR_CORPUS_DIR": str(REPO / "corpus")}
     cli = [sys.executable, "-m", "tutor.cli", "--data-dir", str(data)]
     subprocess.run([*cli, "ingest", str(notes)], check=True, env=env, capture_output=True, timeout=600)
+    return launch(data, env, tmp / "app.log")
+
+
+def launch(data: Path, env: dict[str, str], log_path: Path) -> RunningApp:
+    """`tutor serve` over an ingested data folder, on a free loopback port; returns once the
+    app accepts connections (also used by scripts/bench_app.py)."""
     port = free_port()
-    log = (tmp / "app.log").open("w")
-    process = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, text=True)
+    log = log_path.open("w")
+    process = subprocess.Popen([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), "serve",
+                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError((tmp / "app.log").read_text())
+            raise RuntimeError(log_path.read_text())
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 break

@@ -5,18 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from apprunner import ANSWER, CHROMIUM, RunningApp, start_app, stop
-from servers import Scripted, stream_reply
+from apprunner import CHROMIUM, DEAD_LLM, RunningApp, scripted_model, start_app, stop
+from servers import Scripted
 
 
 @pytest.fixture(scope="package")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    llm = Scripted([stream_reply(ANSWER)])
+    llm = Scripted(scripted_model)
     running = start_app(tmp_path_factory.mktemp("app"), llm.url)
     running.llm = llm
     yield running
     stop(running)
     llm.close()
+
+
+@pytest.fixture(scope="package")
+def dead_llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The app configured with an LLM endpoint where nothing listens."""
+    running = start_app(tmp_path_factory.mktemp("dead-llm-app"), DEAD_LLM)
+    yield running
+    stop(running)
 
 
 @pytest.fixture(scope="package")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from apprunner import REPO, RunningApp, start_app, stop
+from apprunner import REPO, RunningApp
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -64,16 +64,12 @@ def test_upload_inspect_and_remove(app: RunningApp, tmp_path: Path) -> None:
     assert "Removed" in status and all(row[1] != "uploads/evil-notes.md" for row in docs["data"])
 
 
-def test_dead_llm_endpoint_is_a_clear_message(tmp_path: Path) -> None:
-    app = start_app(tmp_path, "http://127.0.0.1:9/v1")
-    try:
-        chat, question_box, *_ = Client(app.url, verbose=False).predict(
-            "Why is attention scaled by sqrt(d_k)?", [], api_name="/ask")
-        shown = message_text(chat[-1])
-        assert shown.startswith("⚠") and "127.0.0.1:9" in shown and "Traceback" not in shown
-        assert question_box == "Why is attention scaled by sqrt(d_k)?"  # the question is kept
-    finally:
-        stop(app)
+def test_dead_llm_endpoint_is_a_clear_message(dead_llm_app: RunningApp) -> None:
+    chat, question_box, *_ = Client(dead_llm_app.url, verbose=False).predict(
+        "Why is attention scaled by sqrt(d_k)?", [], api_name="/ask")
+    shown = message_text(chat[-1])
+    assert shown.startswith("⚠") and "127.0.0.1:9" in shown and "Traceback" not in shown
+    assert question_box == "Why is attention scaled by sqrt(d_k)?"  # the question is kept
 
 
 def test_in_a_real_browser(app: RunningApp, browser: object) -> None:

@@ -1,0 +1,321 @@
+"""The Interview tab of the browser app: a mock interview per browser session.
+
+The interviewer (question bank, grader and its caches, the LLM) is shared by every session;
+each browser session keeps its own `Session` in `gr.State`, closed when the interview ends,
+when the learner starts another, or when Gradio drops the session state. Every event shows
+the whole tab again from that state, so the page and an API client always see the same
+thing. The learner's answers, the LLM's follow-ups and hints and the passages are escaped
+before they are shown.
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from tutor.config import Settings
+from tutor.errors import InputError
+from tutor.grading import Grade, PointGrade
+from tutor.interview import LEVELS, Interviewer, LevelChoice, Session, Turn
+from tutor.ui import error_message, escape_markdown
+
+MAX_QUESTIONS = 10
+# Gradio drops a closed tab's state after an hour; this also ends interviews left idle in an
+# open tab, so their sessions are closed.
+IDLE_TTL_S = 3 * 3600
+CSS = """
+.iv-header { font-size: 0.9em; opacity: 0.8; }
+.iv-asked { font-size: 1.15em; font-weight: 600; }
+.iv-hint { border-left: 3px solid #f59e0b; padding: 2px 10px; margin: 6px 0; }
+.iv-said { white-space: pre-wrap; border-left: 3px solid #94a3b8; padding: 2px 10px; }
+.iv-verdicts td { vertical-align: top; }
+.iv-verdict { font-weight: 600; padding: 1px 6px; border-radius: 4px; }
+.iv-covered { background: #dcfce7; }
+.iv-partial { background: #fef9c3; }
+.iv-missed { background: #e5e7eb; }
+.iv-contradicted { background: #fee2e2; }
+"""
+INTRO = ("<p>Choose topics (none = all), a level and how many questions, then press "
+         "<b>Start</b>. Each answer is graded key point by key point against the notes.</p>")
+
+
+@dataclass(slots=True)
+class Interview:
+    """One browser session's interview: its `Session`, and its report file once it ended."""
+
+    session: Session
+    report: Path | None = None
+    # One action at a time: a second click must not grade against a half-updated session.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def over(self) -> bool:
+        return self.report is not None
+
+    @property
+    def position(self) -> tuple[int, str, bool]:
+        """Which question the learner faces; the answer box empties when this changes."""
+        return len(self.session.turns), self.session.stage, self.session.current is None
+
+
+def close(interview: Interview | None) -> None:
+    """Gradio's delete callback for the state, also used when an interview is replaced."""
+    if interview is not None:
+        with interview.lock:
+            interview.session.close()
+
+
+# --------------------------------------------------------------------------------------
+# Rendering: pure functions of the interview
+# --------------------------------------------------------------------------------------
+
+
+def render_question(interview: Interview | None) -> str:
+    if interview is None:
+        return INTRO
+    if interview.over:
+        return "<p>The interview is over: your report is below. Press <b>Start</b> for another.</p>"
+    session = interview.session
+    turn = session.current
+    if turn is None:
+        return (f"<p>Question {len(session.turns)}/{session.n} done. Press <b>Next question</b>, "
+                "or <b>Finish</b> for your report.</p>")
+    q = turn.question
+    header = (f"<div class='iv-header'>Question {len(session.turns)}/{session.n} · "
+              f"{html.escape(q.topic)} · {q.level}</div>")
+    if session.stage == "follow-up":
+        asked = (f"<p><small>{html.escape(q.question)}</small></p>"
+                 f"<p class='iv-asked'>Follow-up: {html.escape(session.asked)}</p>")
+    else:
+        asked = f"<p class='iv-asked'>{html.escape(q.question)}</p>"
+    hints = "".join(f"<div class='iv-hint'>Hint: {html.escape(h.text)}</div>" for h in turn.hints)
+    return header + asked + hints
+
+
+def render_feedback(interview: Interview | None) -> str:
+    """The latest question's grades (answer, then follow-up) and, if asked for, the tutor's
+    explanation; empty while it waits for its first answer."""
+    if interview is None or not interview.session.turns:
+        return ""
+    turn = interview.session.turns[-1]
+    parts = [render_grade("Your answer", turn.answer, turn.grade),
+             render_grade("Follow-up", turn.follow_up_answer, turn.follow_up_grade)]
+    if turn.explained:
+        parts.append(render_explanation(turn))
+    return "\n".join(p for p in parts if p)
+
+
+def render_grade(title: str, answer: str | None, grade: Grade | None) -> str:
+    """The verdict table of an answer; one line for a skipped one (no answer to show)."""
+    if grade is None:
+        return ""
+    if answer is None:
+        return f"<p><b>{title}: skipped</b> ({grade.score}/10).</p>"
+    rows = "".join(_verdict_row(v) for v in grade.verdicts)
+    return (f"<div class='iv-grade'><h3>{title}: {grade.score}/10</h3>"
+            f"<div class='iv-said'>{html.escape(answer)}</div>"
+            f"<p>{html.escape(grade.feedback)}</p>"
+            "<table class='iv-verdicts'><thead><tr><th>key point</th><th>verdict</th>"
+            f"<th>what you said</th><th>source</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<small>graded by {html.escape(grade.method)}</small></div>")
+
+
+def _verdict_row(verdict: PointGrade) -> str:
+    said = f"“{html.escape(verdict.learner_sentence)}”" if verdict.learner_sentence else "—"
+    return (f"<tr><td>{html.escape(verdict.point)}</td><td><span class='iv-verdict "
+            f"iv-{verdict.verdict}'>{verdict.verdict}</span></td><td>{said}</td>"
+            f"<td>{_source(verdict)}</td></tr>")
+
+
+def _source(verdict: PointGrade) -> str:
+    source = verdict.source
+    if source is None:
+        return "no passage in the index"
+    return (f"<b>{html.escape(source.doc)}</b> › {html.escape(source.section)}"
+            f"<br><small>“{html.escape(source.text)}”</small>")
+
+
+def render_explanation(turn: Turn) -> str:
+    """The bank's model answer and its key points with their passages. The grade of an
+    explained question (a skip) carries the passage of every key point."""
+    points = turn.grade.verdicts if turn.grade else []
+    items = "".join(f"<li>{html.escape(v.point)}<br>{_source(v)}</li>" for v in points)
+    return (f"<div class='iv-explained'><h3>Model answer</h3>"
+            f"<p>{html.escape(turn.question.answer)}</p><h4>Key points</h4><ol>{items}</ol></div>")
+
+
+def topic_rows(interview: Interview | None) -> list[list[Any]]:
+    if interview is None:
+        return []
+    return [[topic, round(sum(scores) / len(scores), 1), len(scores)]
+            for topic, scores in sorted(interview.session.topic_scores().items())]
+
+
+def render_report(interview: Interview | None) -> str:
+    if interview is None or not interview.over:
+        return ""
+    return interview.session.report().markdown(quote=escape_markdown)
+
+
+def shown(interview: Interview | None, *, status: str = "", answer: Any = "") -> tuple[Any, ...]:
+    """Every output of the tab, in the order `add_tab` lists them. `answer` is the answer
+    box's new value (`gr.update()` leaves what the learner typed)."""
+    report = interview.report if interview is not None else None
+    download = gr.DownloadButton(value=str(report) if report else None, visible=report is not None)
+    return (interview, render_question(interview), answer, status, render_feedback(interview),
+            topic_rows(interview), render_report(interview), download)
+
+
+# --------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------
+
+Action = Callable[[Session], object]
+
+
+class InterviewTab:
+    """The tab's event handlers. Each returns `shown(...)` for its browser session."""
+
+    def __init__(self, interviewer: Interviewer) -> None:
+        self.interviewer = interviewer
+        self.max_answer_chars = interviewer.settings.grade_max_answer_chars
+
+    def topics(self) -> list[str]:
+        return sorted({q.topic for q in self.interviewer.bank})
+
+    def start(self, topics: list[str] | None, level: LevelChoice, n: float,
+              interview: Interview | None) -> tuple[Any, ...]:
+        try:
+            session = Session(self.interviewer, topics=topics or (), level=level, n=int(n))
+            session.next_question()
+        except Exception as exc:
+            return shown(interview, status=error_message(exc, "starting the interview"),
+                         answer=gr.update())
+        close(interview)
+        return shown(Interview(session))
+
+    def answer(self, text: str | None, interview: Interview | None) -> tuple[Any, ...]:
+        text = text or ""
+
+        def submit(session: Session) -> None:
+            if not text.strip():
+                raise InputError("Type your answer first, or press Hint, Skip or Explain.")
+            if len(text) > self.max_answer_chars:
+                raise InputError(f"Your answer is {len(text):,} characters: keep it under "
+                                 f"{self.max_answer_chars:,} (a spoken answer is a few sentences).")
+            session.submit(text)
+
+        return self._act(interview, submit, "grading your answer", needs_question=True)
+
+    def hint(self, interview: Interview | None) -> tuple[Any, ...]:
+        return self._act(interview, Session.hint, "writing a hint", needs_question=True)
+
+    def skip(self, interview: Interview | None) -> tuple[Any, ...]:
+        return self._act(interview, Session.skip, "skipping", needs_question=True)
+
+    def explain(self, interview: Interview | None) -> tuple[Any, ...]:
+        return self._act(interview, Session.explained, "explaining", needs_question=True)
+
+    def next(self, interview: Interview | None) -> tuple[Any, ...]:
+        def advance(session: Session) -> None:
+            if session.current is not None:
+                raise InputError("Answer this question first, or press Skip.")
+            session.next_question()
+
+        return self._act(interview, advance, "choosing the next question")
+
+    def finish(self, interview: Interview | None) -> tuple[Any, ...]:
+        return self._act(interview, lambda s: None, "writing the report", finish=True)
+
+    def _act(self, interview: Interview | None, action: Action, doing: str, *,
+             needs_question: bool = False, finish: bool = False) -> tuple[Any, ...]:
+        """Run `action` on the session; a failure becomes one line, and the answer box keeps
+        what the learner typed. The interview ends (report written, session closed) on
+        Finish or after the last question."""
+        if interview is None:
+            return shown(None, status="Press <b>Start</b> to begin an interview.",
+                         answer=gr.update())
+        with interview.lock:
+            if interview.over:
+                return shown(interview, status="This interview is over: press <b>Start</b> "
+                             "for another.", answer=gr.update())
+            before = interview.position
+            try:
+                if needs_question and interview.session.current is None:
+                    # The session's own error names a method; the learner needs the button.
+                    raise InputError("No question is waiting: press Next question, or Finish.")
+                action(interview.session)
+                if finish or _asked_all(interview.session):
+                    _end(interview)
+            except Exception as exc:
+                return shown(interview, status=error_message(exc, doing), answer=gr.update())
+            return shown(interview, answer="" if interview.position != before else gr.update())
+
+
+def _end(interview: Interview) -> None:
+    # A temporary file, for the download button only (Gradio serves its own copy); a
+    # folder of its own keeps the file name readable and unique.
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = Path(tempfile.mkdtemp(prefix="tutor-report-")) / f"interview-report-{stamp}.md"
+    path.write_text(interview.session.report().markdown(), encoding="utf-8")
+    interview.session.close()
+    interview.report = path
+
+
+def _asked_all(session: Session) -> bool:
+    return session.current is None and len(session.turns) >= session.n
+
+
+# --------------------------------------------------------------------------------------
+# Layout
+# --------------------------------------------------------------------------------------
+
+
+def add_tab(tab: InterviewTab, settings: Settings) -> None:
+    """The tab's components and events; call inside `gr.Tab`."""
+    state = gr.State(None, time_to_live=IDLE_TTL_S, delete_callback=close)
+    with gr.Row():
+        topics = gr.Dropdown(tab.topics(), multiselect=True, label="Topics (none = all)",
+                             elem_id="iv-topics", scale=3)
+        level = gr.Radio(list(LEVELS), value="mixed", label="Level", elem_id="iv-level", scale=2)
+        n = gr.Slider(1, MAX_QUESTIONS, value=min(settings.interview_questions, MAX_QUESTIONS),
+                      step=1, label="Questions", elem_id="iv-n", scale=2)
+        start = gr.Button("Start", variant="primary", elem_id="iv-start", scale=1)
+    with gr.Row():
+        with gr.Column(scale=3):
+            question = gr.HTML(INTRO, elem_id="iv-question")
+            answer = gr.Textbox(label="Your answer", lines=5, max_lines=14, elem_id="iv-answer",
+                                placeholder="Answer as you would out loud, in a few sentences.")
+            with gr.Row():
+                submit = gr.Button("Submit answer", variant="primary", elem_id="iv-submit")
+                hint = gr.Button("Hint", elem_id="iv-hint")
+                skip = gr.Button("Skip", elem_id="iv-skip")
+                explain = gr.Button("Explain", elem_id="iv-explain")
+                next_question = gr.Button("Next question", elem_id="iv-next")
+                finish = gr.Button("Finish", variant="stop", elem_id="iv-finish")
+            status = gr.HTML(elem_id="iv-status")
+            feedback = gr.HTML(elem_id="iv-feedback")
+        with gr.Column(scale=2):
+            gr.Markdown("### Score per topic")
+            scores = gr.Dataframe(headers=["topic", "score /10", "answered"], interactive=False,
+                                  elem_id="iv-scores")
+            report = gr.Markdown(elem_id="iv-report")
+            download = gr.DownloadButton("Download report (.md)", visible=False,
+                                         elem_id="iv-download")
+    outputs = [state, question, answer, status, feedback, scores, report, download]
+    start.click(tab.start, [topics, level, n, state], outputs, api_name="interview_start")
+    submit.click(tab.answer, [answer, state], outputs, api_name="interview_answer")
+    for button, handler, name in ((hint, tab.hint, "interview_hint"),
+                                  (skip, tab.skip, "interview_skip"),
+                                  (explain, tab.explain, "interview_explain"),
+                                  (next_question, tab.next, "interview_next"),
+                                  (finish, tab.finish, "interview_report")):
+        button.click(handler, [state], outputs, api_name=name)
