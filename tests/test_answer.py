@@ -68,6 +68,17 @@ def test_sentence_without_support_is_flagged(corpus_settings: Settings, corpus_i
     assert len(answer.unsupported_sentences) == 1 and "chef" in answer.unsupported_sentences[0]
 
 
+def test_answer_with_no_supported_sentence_becomes_a_refusal(corpus_settings: Settings, corpus_index: Index,
+                                                             scripted: list[Scripted]) -> None:
+    # A near-topic question clears the relevance floor; a small model then answers from its
+    # own knowledge and cites a passage that says nothing of the sort.
+    reply = stream_reply(["A convolution with stride 2 and padding 1 halves a 32 by 32 input to 16 by 16 [1]."])
+    tutor, server = scripted_tutor(corpus_settings, corpus_index, scripted, reply)
+    answer = tutor.ask("How does LoRA fine-tune a model cheaply?")
+    assert server.posts == 1
+    assert answer.refused and answer.answer.startswith(NOT_COVERED) and answer.citations == []
+
+
 def test_out_of_scope_question_refuses_without_calling_the_model(
         corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted]) -> None:
     tutor, server = scripted_tutor(corpus_settings, corpus_index, scripted, text_reply("Paris."))

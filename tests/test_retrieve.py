@@ -132,6 +132,7 @@ def test_training_writes_a_manifest(tiny_reranker: str) -> None:
 
     manifest = json.loads((Path(tiny_reranker) / "training.json").read_text())
     assert manifest["layers"] == 1 and manifest["pairs"] > 0 and manifest["seed"] == 13
+    assert 0.0 < manifest["final_loss"] < 5.0 and manifest["positives"] < manifest["pairs"]
 
 
 def test_missing_reranker_says_how_to_fix(small_index: Index, settings: Settings) -> None:

@@ -156,8 +156,15 @@ class Tutor:
             return
 
         check_started = time.perf_counter()
-        citations, unsupported = self._check(parsed.text, parsed.sentences(), contexts)
+        citations, unsupported, backed = self._check(parsed.text, parsed.sentences(), contexts)
         timings["check_ms"] = _ms(check_started)
+        if unsupported and backed == 0:
+            # Not one claim is backed by any of the passages: the model answered from its own
+            # knowledge (a small model does this for near-topic questions the notes do not
+            # cover). Saying so beats showing an answer whose every sentence is flagged.
+            log.info("refused: no passage supports any of the answer's sentences")
+            yield self._refusal(text, standalone, retrieval.hits, timings, started)
+            return
         timings["total_ms"] = _ms(started)
         if overrides:
             log.info("removed %d instruction-like sentence(s) from the question", overrides)
@@ -199,8 +206,11 @@ class Tutor:
         messages.append({"role": "user", "content": f"Passages:\n{passages}\nQuestion: {question}"})
         return messages
 
-    def _check(self, text: str, sentences: Sequence[Any], contexts: Sequence[Hit]) -> tuple[list[Citation], list[str]]:
+    def _check(self, text: str, sentences: Sequence[Any],
+               contexts: Sequence[Hit]) -> tuple[list[Citation], list[str], int]:
         """Map each citation to its supporting span; flag sentences their passages don't support.
+        Also counts the checked sentences that some given passage supports, cited or not (a
+        small model often cites the wrong number for a faithful sentence).
 
         A sentence counts as supported when its cited passage shares its key terms (lexical
         score) or says the same in other words (embedding cosine against the passage's
@@ -211,8 +221,12 @@ class Tutor:
         semantic = self._semantic_support(checked, contexts)
         best: dict[int, tuple[float, Citation]] = {}
         unsupported: list[str] = []
+        backed = 0
+        threshold = self.settings.support_threshold
         for sentence, cosines in zip(checked, semantic, strict=True):
             plain = _MARKERS.sub("", sentence.text).strip()
+            backed += any(max(cosine, best_support(sentence.text, hit.chunk.text).score) >= threshold
+                          for cosine, hit in zip(cosines, contexts, strict=True))
             if not sentence.citations:
                 unsupported.append(plain)
                 continue
@@ -226,9 +240,9 @@ class Tutor:
                     best[n] = (support.score, Citation(
                         n, c.id, c.doc, c.section, (support.start, support.end),
                         c.text[support.start:support.end]))
-            if max(scores) < self.settings.support_threshold:
+            if max(scores) < threshold:
                 unsupported.append(plain)
-        return [best[n][1] for n in sorted(best)], unsupported
+        return [best[n][1] for n in sorted(best)], unsupported, backed
 
     def _semantic_support(self, sentences: Sequence[Any], contexts: Sequence[Hit]) -> list[list[float]]:
         """For each answer sentence and passage: the best cosine against the passage's sentences."""

@@ -140,7 +140,8 @@ def _source(verdict: PointGrade) -> str:
     if source is None:
         return "no passage in the index"
     return (f"<b>{html.escape(source.doc)}</b> › {html.escape(source.section)}"
-            f"<br><small>“{html.escape(source.text)}”</small>")
+            # Passages are Markdown; inside an HTML quote, bold markers would show as `**`.
+            f"<br><small>“{html.escape(source.text.replace('**', ''))}”</small>")
 
 
 def render_explanation(turn: Turn) -> str:
