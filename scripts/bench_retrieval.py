@@ -26,7 +26,7 @@ from tutor.benchmarks import (
     replace_section,
     stamp,
 )
-from tutor.config import REPO_DIR, RETRIEVAL_MODES, Settings
+from tutor.config import REPO_DIR, Settings
 from tutor.gold import load_gold, mean_scores, score_case
 from tutor.index import Index
 from tutor.knowledge import load_questions
@@ -115,23 +115,26 @@ def main() -> None:
         gold = load_gold(GOLD) if GOLD.exists() else []
         questions = (bank + [g.question for g in gold])[: args.queries]
         retriever = Retriever(settings, index)
+        availability = retriever.available_modes(questions[0])
+        modes = tuple(mode for mode, why in availability.items() if not why)
+        skipped = [f"{mode}: {why}" for mode, why in availability.items() if why]
         lines += [
             f"### Query latency, {n_chunks}-chunk index (ms, warm, {len(questions)} questions)",
             "", "| mode | n | p50 | p95 |", "|---|---|---|---|",
-            *latency_table(retriever, questions, RETRIEVAL_MODES), "",
+            *latency_table(retriever, questions, modes), "", *skipped, "",
         ]
         if gold:
             in_scope = [g for g in gold if g.reference_passages]
             lines += [f"### Retrieval quality on `eval/gold.jsonl` ({len(in_scope)} answerable cases)", "",
                       "| mode | hit@1 | hit@5 | MRR@10 | precision@5 | recall@10 |", "|---|---|---|---|---|---|"]
-            for mode in RETRIEVAL_MODES:
+            for mode in modes:
                 m = mean_scores([score_case(retriever.search(g.question, mode=mode, k=10).hits,
                                             g.reference_passages) for g in in_scope])
                 lines.append(f"| {mode} | {m.hit_at_1:.3f} | {m.hit_at_5:.3f} | {m.mrr_at_10:.3f} | "
                              f"{m.precision_at_5:.3f} | {m.recall_at_10:.3f} |")
             lines.append("")
         for size in args.scale:
-            big_settings = Settings(data_dir=work / f"scale-{size}")
+            big_settings = Settings(data_dir=work / f"scale-{size}", reranker_model=settings.reranker_path())
             big, upsert_s = synthetic_index(index, big_settings, size)
             big.close()
             started = time.perf_counter()
@@ -141,7 +144,7 @@ def main() -> None:
                 f"### Scale: {size:,} synthetic chunks (Qdrant local mode; upsert {upsert_s:.0f} s, "
                 f"reopen {reopen_s:.1f} s)", "",
                 "| mode | n | p50 | p95 |", "|---|---|---|---|",
-                *latency_table(Retriever(big_settings, big), questions[:20], RETRIEVAL_MODES), "",
+                *latency_table(Retriever(big_settings, big), questions[:20], modes), "",
             ]
             big.close()
         lines.append(f"Peak RSS: benchmark process {peak_rss_mb():.0f} MB; `tutor ingest` {ingest_rss:.0f} MB.")

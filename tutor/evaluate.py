@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter
 
 from tutor.config import REPO_DIR, RETRIEVAL_MODES, RetrievalMode, Settings
-from tutor.errors import InputError, ModelError
+from tutor.errors import InputError
 from tutor.eval_metrics import Metric, summarize
 from tutor.gold import (
     GoldCase,
@@ -280,20 +280,9 @@ class Evaluation:
         from tutor.retrieve import Retriever
 
         retriever = Retriever(self.settings, index)
-        modes = self._available_modes(retriever) if self.options.ablation else {}
+        modes = retriever.available_modes(self.cases[0].question) if self.options.ablation else {}
         return [self._retrieve(retriever, case, modes)
                 for case in tqdm(self.cases, desc=f"Retrieval ({self.gold.name})", unit="case", mininterval=2)]
-
-    def _available_modes(self, retriever: Retriever) -> dict[RetrievalMode, str]:
-        """Each ablation mode, or why it cannot run (a missing reranker, say)."""
-        modes: dict[RetrievalMode, str] = {}
-        for mode in RETRIEVAL_MODES:
-            try:
-                retriever.search(self.cases[0].question, mode=mode)
-                modes[mode] = ""
-            except ModelError as exc:
-                modes[mode] = f"not computed: {exc}"
-        return modes
 
     def _retrieve(self, retriever: Retriever, case: GoldCase, modes: dict[RetrievalMode, str]) -> CaseResult:
         found = retriever.search(case.question, k=RANKED_K)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from qdrant_client import models
 
-from tutor.config import RetrievalMode, Settings
-from tutor.errors import InputError
+from tutor.config import RETRIEVAL_MODES, RetrievalMode, Settings
+from tutor.errors import InputError, ModelError
 from tutor.index import DENSE, SPARSE, Bm25Encoder, Index, chunk_from_payload
 from tutor.records import Chunk, Hit, Scores
 
@@ -59,6 +59,18 @@ class Retriever:
         self.index = index
         index.require()
         self._bm25: Bm25Encoder = index.bm25()
+
+    def available_modes(self, probe: str) -> dict[RetrievalMode, str]:
+        """Every retrieval mode, mapped to "" where it runs here, else to why it cannot (no
+        trained reranker, say), found by running `probe` through it."""
+        modes: dict[RetrievalMode, str] = {}
+        for mode in RETRIEVAL_MODES:
+            try:
+                self.search(probe, mode=mode)
+                modes[mode] = ""
+            except ModelError as exc:
+                modes[mode] = f"not computed: {exc}"
+        return modes
 
     def search(self, question: str, *, mode: RetrievalMode | None = None, k: int | None = None) -> Retrieval:
         mode = mode or self.settings.mode
