@@ -24,7 +24,7 @@ import gradio as gr
 
 from tutor import app_interview
 from tutor.answer import Answer, Turn, Tutor
-from tutor.config import RETRIEVAL_MODES, Settings
+from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES
 from tutor.errors import TutorError
 from tutor.index import Index
@@ -264,12 +264,14 @@ def build(settings: Settings) -> gr.Blocks:
             remove_button.click(app.remove, [remove_choice], [library_status, docs, remove_choice], api_name="remove")
             gr.Markdown("### Retrieval inspector")
             probe = gr.Textbox(label="Question", elem_id="probe")
-            probe_button = gr.Button("Inspect retrieval")
+            probe_button = gr.Button("Inspect retrieval", elem_id="inspect")
             probe_note = gr.Markdown()
             probe_table = gr.Dataframe(headers=["rank", "section", "document", "bm25", "dense", "fused (RRF)", "rerank"],
-                                       interactive=False)
+                                       interactive=False, elem_id="probe-table", wrap=True,
+                                       # Long section paths would push the scores off screen.
+                                       column_widths=["6%", "36%", "22%", "9%", "9%", "9%", "9%"])
             probe_button.click(app.inspect, [probe], [probe_table, probe_note], api_name="inspect")
-        gr.Markdown(f"<small>Retrieval modes available: {', '.join(RETRIEVAL_MODES)} · nothing leaves this machine.</small>")
+        gr.Markdown(f"<small>Retrieval: {app.settings.mode} (`TUTOR_MODE`) · nothing leaves this machine.</small>")
     demo.queue(default_concurrency_limit=4)
     demo.tutor_app = app  # type: ignore[attr-defined]
     return demo

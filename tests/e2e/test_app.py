@@ -92,6 +92,9 @@ def test_in_a_real_browser(app: RunningApp, browser: object) -> None:
 
     page.get_by_role("tab", name="Library").click()
     page.locator("#documents").wait_for()
+    page.locator("#probe textarea").fill("How much memory does the KV cache need?")
+    page.locator("#inspect").click()
+    page.locator("#probe-table").get_by_text("KV cache", exact=False).first.wait_for(timeout=60_000)
     page.screenshot(path=str(SHOTS / "library.png"), full_page=True)
     feedback = app.data_dir / "feedback.jsonl"
     rows = [json.loads(line) for line in feedback.read_text().splitlines()]
