@@ -20,12 +20,10 @@ from pathlib import Path
 import tutor  # noqa: F401
 from tutor.answer import Tutor
 from tutor.benchmarks import (
-    README,
-    RESULTS,
     machine,
     peak_rss_mb,
     percentile,
-    replace_section,
+    publish,
     stamp,
 )
 from tutor.citations import split_sentences
@@ -80,10 +78,7 @@ def main() -> int:
         f"| out-of-scope questions refused | {refused_out}/{len(out_scope)} |",
         f"| peak RSS of this process (embedded LLM included) | {peak_rss_mb():.0f} MB |",
     ]
-    body = "\n".join(lines)
-    replace_section(RESULTS, "answer", "## Answers\n\n" + body)
-    replace_section(README, "answer", body)
-    print(body)
+    publish("answer", "Answers", lines)
     return 0
 
 

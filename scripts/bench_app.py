@@ -35,7 +35,7 @@ from typing import Any
 from gradio_client import Client
 
 import tutor  # noqa: F401
-from tutor.benchmarks import README, RESULTS, machine, percentile, replace_section, stamp
+from tutor.benchmarks import machine, percentile, publish, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import resolve_method
 from tutor.knowledge import Question, load_questions
@@ -198,10 +198,7 @@ def main() -> int:
         f"Peak RSS of the server process{' (embedded LLM included)' if in_process else ''}: "
         f"{rss:.0f} MB.",
     ]
-    body = "\n".join(lines)
-    replace_section(RESULTS, "app", "## App under load\n\n" + body)
-    replace_section(README, "app", body)
-    print(body)
+    publish("app", "App under load", lines)
     return 0
 
 

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import tutor  # noqa: F401
 from tutor.benchmarks import (
-    README,
-    RESULTS,
     machine,
     peak_rss_mb,
     percentile,
-    replace_section,
+    publish,
     stamp,
 )
 from tutor.config import REPO_DIR, Settings
@@ -151,11 +149,7 @@ def main() -> None:
         index.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    body = "\n".join(lines)
-    replace_section(RESULTS, "retrieval", "## Retrieval\n\n" + body)
-    if README.exists():
-        replace_section(README, "retrieval", body)
-    print(body)
+    publish("retrieval", "Retrieval", lines)
 
 
 if __name__ == "__main__":

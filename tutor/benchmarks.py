@@ -48,3 +48,13 @@ def replace_section(path: Path, name: str, body: str, kind: str = "bench") -> No
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def publish(name: str, title: str, lines: Sequence[str], *, readme: bool = True) -> None:
+    """Write a benchmark's result to its section of bench/results.md (under `title`) and,
+    with `readme`, of the README; print it too."""
+    body = "\n".join(lines)
+    replace_section(RESULTS, name, f"## {title}\n\n{body}")
+    if readme:
+        replace_section(README, name, body)
+    print(body)
