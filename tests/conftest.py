@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import CORPUS, NetworkBlocked
+from support import CORPUS, NetworkBlocked, offline_cli
 
 import tutor  # noqa: F401  (offline environment first)
-from tutor.config import Settings
+from tutor.config import REPO_DIR, Settings
 from tutor.index import Index
 
 
@@ -74,3 +74,13 @@ def corpus_index(corpus_settings: Settings) -> Iterator[Index]:
 def settings(tmp_path: Path) -> Settings:
     """Settings with a fresh, empty data dir of the test's own."""
     return Settings(data_dir=tmp_path / "data", corpus_dir=CORPUS)
+
+
+@pytest.fixture(scope="session")
+def rag_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with only the RAG notes indexed, for CLI tests: the test process holds
+    the corpus index's folder, and a second process cannot open it."""
+    data = tmp_path_factory.mktemp("rag-only")
+    done = offline_cli("ingest", str(REPO_DIR / "corpus" / "rag.md"), data=data)
+    assert done.returncode == 0, done.stderr
+    return data

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tutor.config import REPO_DIR
@@ -18,3 +23,12 @@ def needs_source_pages() -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         not SOURCE_PAGES.is_dir(), reason=f"the user's source pages are not at {SOURCE_PAGES}"
     )
+
+
+def offline_cli(*args: str, data: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`tutor ARGS` in a subprocess with no LLM: the fast grading method and template
+    follow-ups (the LLM paths are tested in-process)."""
+    env = os.environ | {"TUTOR_FOLLOW_UP_WRITER": "template", "TUTOR_GRADE_METHOD": "embedding"}
+    return subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), *args],
+                          input=stdin, capture_output=True, text=True, timeout=600, env=env,
+                          cwd=REPO_DIR)

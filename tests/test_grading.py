@@ -5,12 +5,10 @@ eval/interview_cases.yaml (agreement with their labels must stay above the thres
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import offline_cli
 
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import (
@@ -275,26 +273,10 @@ def test_the_llm_method_returns_one_verdict_per_point(corpus_settings: Settings,
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rag_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder with only the RAG notes indexed (the test process holds the corpus
-    index's folder, and a second process cannot open it)."""
-    data = tmp_path_factory.mktemp("grade-cli")
-    done = tutor_cli("ingest", str(REPO_DIR / "corpus" / "rag.md"), data=data)
-    assert done.returncode == 0, done.stderr
-    return data
-
-
-def tutor_cli(*args: str, data: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    # No LLM in these: the fast method and template follow-ups (the LLM paths are tested above).
-    env = os.environ | {"TUTOR_FOLLOW_UP_WRITER": "template", "TUTOR_GRADE_METHOD": "embedding"}
-    return subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), *args],
-                          input=stdin, capture_output=True, text=True, timeout=600, env=env,
-                          cwd=REPO_DIR)
 
 
 def test_grade_json_contract(rag_only: Path) -> None:
-    done = tutor_cli("grade", "--question", "rag-001", "--answer", WRONG_RAG, "--json", data=rag_only)
+    done = offline_cli("grade", "--question", "rag-001", "--answer", WRONG_RAG, "--json", data=rag_only)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert {"score", "verdicts", "feedback", "follow_up", "method"} <= set(out)
@@ -308,30 +290,30 @@ def test_grade_json_contract(rag_only: Path) -> None:
 
 
 def test_grade_reads_the_answer_from_stdin(rag_only: Path) -> None:
-    done = tutor_cli("grade", "--question", "rag-001", "--answer", "-", data=rag_only,
+    done = offline_cli("grade", "--question", "rag-001", "--answer", "-", data=rag_only,
                      stdin=CORRECT_RAG)
     assert done.returncode == 0, done.stderr
     assert "Score" in done.stdout and "✓ covered" in done.stdout
 
 
 def test_grade_unknown_question_is_one_clear_line(rag_only: Path) -> None:
-    done = tutor_cli("grade", "--question", "nope-001", "--answer", "x", data=rag_only)
+    done = offline_cli("grade", "--question", "nope-001", "--answer", "x", data=rag_only)
     assert done.returncode == 1
     assert done.stderr.strip() == ("error: No question 'nope-001' in the bank: `tutor questions` "
                                    "lists them.")
 
 
 def test_questions_json_lists_the_bank(tmp_path: Path) -> None:
-    done = tutor_cli("questions", "--topic", "rag", "--json", data=tmp_path)
+    done = offline_cli("questions", "--topic", "rag", "--json", data=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert rows and all(set(r) == {"id", "topic", "level", "question"} for r in rows)
     assert {r["topic"] for r in rows} == {"rag"}
-    assert len(json.loads(tutor_cli("questions", "--json", data=tmp_path).stdout)) == len(BANK)
+    assert len(json.loads(offline_cli("questions", "--json", data=tmp_path).stdout)) == len(BANK)
 
 
 def test_questions_unknown_topic_names_the_topics(tmp_path: Path) -> None:
-    done = tutor_cli("questions", "--topic", "cooking", data=tmp_path)
+    done = offline_cli("questions", "--topic", "cooking", data=tmp_path)
     assert done.returncode == 1 and "topics are" in done.stderr and "rag" in done.stderr
     assert "Traceback" not in done.stderr
 

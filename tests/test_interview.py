@@ -3,14 +3,12 @@ skipping, the report, and the `tutor interview` command driven through stdin."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import offline_cli
 
 from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError
@@ -207,26 +205,12 @@ def test_llm_follow_up_and_hint_do_not_give_the_point_away(corpus_settings: Sett
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rag_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Only the RAG notes indexed: a second process cannot open the test's corpus index."""
-    data = tmp_path_factory.mktemp("interview-cli")
-    done = run_cli("ingest", str(REPO_DIR / "corpus" / "rag.md"), data=data)
-    assert done.returncode == 0, done.stderr
-    return data
-
-
-def run_cli(*args: str, data: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"TUTOR_FOLLOW_UP_WRITER": "template", "TUTOR_GRADE_METHOD": "embedding"}
-    return subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), *args],
-                          input=stdin, capture_output=True, text=True, timeout=600, env=env,
-                          cwd=REPO_DIR)
 
 
 def test_interview_runs_in_the_terminal(rag_only: Path, tmp_path: Path) -> None:
     export = tmp_path / "report.md"
     stdin = "\n".join(["hint", PARTIAL_RAG, "skip", "", "explain-not-a-command", "quit"]) + "\n"
-    done = run_cli("interview", "--topic", "rag", "--n", "2", "--seed", "4", "--export",
+    done = offline_cli("interview", "--topic", "rag", "--n", "2", "--seed", "4", "--export",
                    str(export), data=rag_only, stdin=stdin)
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -238,14 +222,14 @@ def test_interview_runs_in_the_terminal(rag_only: Path, tmp_path: Path) -> None:
 
 
 def test_interview_ends_cleanly_on_eof(rag_only: Path) -> None:
-    done = run_cli("interview", "--topic", "rag", "--n", "1", data=rag_only, stdin="")
+    done = offline_cli("interview", "--topic", "rag", "--n", "1", data=rag_only, stdin="")
     assert done.returncode == 0, done.stderr
     assert "Interview ended early." in done.stdout and "No question was answered." in done.stdout
     assert "Traceback" not in done.stderr
 
 
 def test_interview_bad_options_are_clear(rag_only: Path) -> None:
-    done = run_cli("interview", "--topic", "cooking", data=rag_only)
+    done = offline_cli("interview", "--topic", "cooking", data=rag_only)
     assert done.returncode == 1 and done.stderr.startswith("error: No questions on cooking")
-    done = run_cli("interview", "--n", "0", data=rag_only)
+    done = offline_cli("interview", "--n", "0", data=rag_only)
     assert done.returncode == 1 and "at least one question" in done.stderr
