@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, peak_rss_mb, percentile, publish, stamp
+from tutor.benchmarks import ingest_corpus, machine, peak_rss_mb, percentile, publish, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import GradeMethod
 from tutor.index import Index
@@ -51,9 +49,7 @@ def main() -> None:
 
     work = None
     if args.data_dir is None:
-        work = Path(tempfile.mkdtemp(prefix="tutor-bench-grading-"))
-        subprocess.run([str(REPO_DIR / ".venv" / "bin" / "tutor"), "--data-dir", str(work), "ingest"],
-                       check=True, capture_output=True, text=True)
+        work = ingest_corpus("tutor-bench-grading-")
     settings = Settings(data_dir=args.data_dir or work, follow_up_writer="llm")
     # The joined model file is a cache; use the repo's copy whatever the data folder.
     llm = EmbeddedLLM(Settings(data_dir=REPO_DIR / ".tutor"))

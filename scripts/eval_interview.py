@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import tutor  # noqa: F401
+from tutor.benchmarks import ingest_corpus
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import GRADE_METHODS, GradeMethod, Grader
 from tutor.index import Index
@@ -70,9 +69,7 @@ def main() -> int:
 
     work = None
     if args.data_dir is None:
-        work = Path(tempfile.mkdtemp(prefix="tutor-eval-interview-"))
-        subprocess.run([str(REPO_DIR / ".venv" / "bin" / "tutor"), "--data-dir", str(work), "ingest"],
-                       check=True, capture_output=True, text=True)
+        work = ingest_corpus("tutor-eval-interview-")
     settings = Settings(data_dir=args.data_dir or work)
     # A configured endpoint judges; otherwise the embedded model from the repo's cache.
     llm = get_llm(settings) if settings.llm_base_url else EmbeddedLLM(

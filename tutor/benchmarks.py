@@ -58,3 +58,16 @@ def publish(name: str, title: str, lines: Sequence[str], *, readme: bool = True)
     if readme:
         replace_section(README, name, body)
     print(body)
+
+
+def ingest_corpus(prefix: str) -> Path:
+    """A fresh temporary data folder with `corpus/` ingested by the real `tutor ingest`, in
+    a subprocess so the benchmark's own process keeps no lock on the index folder."""
+    import subprocess
+    import sys
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(work), "ingest"],
+                   check=True, capture_output=True, text=True)
+    return work
