@@ -287,7 +287,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
 
 def _warm_up(app: App) -> None:
     try:
-        app.tutor.retriever.search("warm up", mode="hybrid+rerank")
+        # The configured mode only: warming a reranker that is not in use (none is trained
+        # by default) would only log a misleading warning at every start.
+        app.tutor.retriever.search("warm up")
         start = getattr(app.tutor.llm, "start", None)
         if start is not None:
             start()
