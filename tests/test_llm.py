@@ -33,7 +33,7 @@ from tutor.llm import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-PROMPT = (REPO / "tutor" / "prompts" / "answer.md").read_text(encoding="utf-8")
+PROMPT = (REPO / "tutor" / "prompts" / "answer_or_refuse.md").read_text(encoding="utf-8")
 MODEL = "qwen2.5-coder-1.5b-instruct"
 MARGIN_S = 3.0  # slack for "the error arrives within the configured timeout"
 

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
 
     # Answers
     answer_passages: int = Field(3, description="Passages given to the LLM (prefill cost grows with each).")
+    answer_confidence: float = Field(
+        0.45, description="Best dense cosine from which the model must answer from the passages "
+        "(below it, it may say the notes don't cover the question; see Tutor._prompt)."
+    )
     passage_chars: int = Field(700, description="Each passage is trimmed to this many characters.")
     history_turns: int = Field(2, description="Past exchanges sent with a follow-up question.")
     support_threshold: float = Field(
@@ -129,6 +133,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     llm_temperature: float = 0.1
     llm_max_tokens: int = 400
+    llm_seed: int | None = Field(0, description="Sampling seed sent with every LLM request; unset to omit it.")
     llm_ctx: int = 4096
     llm_threads: int = Field(0, description="CPU threads for the embedded LLM; 0 = all cores.")
 

@@ -365,7 +365,8 @@ class Evaluation:
             return "not run: no LLM cases in this run"
         tokenizer = load_embedder(self.settings).tokenizer
         tokens = sum(len(tokenizer(c.text, add_special_tokens=False, verbose=False)["input_ids"]) for c in self.chunks)
-        prompt = len(tokenizer(load_prompt("answer"), add_special_tokens=False, verbose=False)["input_ids"])
+        prompt = max(len(tokenizer(load_prompt(name), add_special_tokens=False, verbose=False)["input_ids"])
+                     for name in ("answer", "answer_or_refuse"))
         room = self.settings.llm_ctx - self.settings.llm_max_tokens - prompt
         if tokens > room:
             return (f"not run: the corpus is ≈{tokens:,} tokens (MiniLM tokenizer) and the LLM's "

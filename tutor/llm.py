@@ -121,6 +121,7 @@ class OpenAICompatibleLLM:
         max_retries: int = 2,
         temperature: float = 0.1,
         max_tokens: int = 400,
+        seed: int | None = None,
         name: str | None = None,
         fix_hint: str | None = None,
     ) -> None:
@@ -132,6 +133,7 @@ class OpenAICompatibleLLM:
         self.max_retries = max(0, max_retries)
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.seed = seed
         self.name = name or f"openai-compatible: {model} @ {self.base_url}"
         # What to tell the user when the endpoint is unreachable; the embedded server
         # replaces it, since TUTOR_LLM_BASE_URL is not what is wrong there.
@@ -166,6 +168,7 @@ class OpenAICompatibleLLM:
             max_retries=settings.llm_max_retries,
             temperature=settings.llm_temperature,
             max_tokens=settings.llm_max_tokens,
+            seed=settings.llm_seed,
         )
 
     def complete(
@@ -229,6 +232,10 @@ class OpenAICompatibleLLM:
             "max_tokens": max_tokens if max_tokens is not None else self.max_tokens,
             "temperature": temperature if temperature is not None else self.temperature,
         }
+        if self.seed is not None:
+            # Same question, same passages → same answer: evaluation runs and CI are
+            # reproducible (llama.cpp, vLLM, Ollama and OpenAI all accept a seed).
+            request["seed"] = self.seed
         if json_schema is not None:
             request["response_format"] = {
                 "type": "json_schema",
@@ -673,6 +680,7 @@ class EmbeddedLLM:
                     max_retries=s.llm_max_retries,
                     temperature=s.llm_temperature,
                     max_tokens=s.llm_max_tokens,
+                    seed=s.llm_seed,
                     name=self.name,
                     fix_hint="the embedded LLM server stopped; restart the tutor",
                 )
