@@ -72,16 +72,20 @@ def test_bm25_scores_equal_the_bm25_formula(small_index: Index, settings: Settin
 
 
 def test_rrf_fusion_equals_qdrant(small_index: Index, settings: Settings) -> None:
-    """Reciprocal-rank fusion by hand equals Qdrant's: 1 / (k + rank) with rank counted from 0
-    (so Qdrant's k = 61 is the RRF paper's 60)."""
+    """Weighted reciprocal-rank fusion by hand equals Qdrant's: each list adds
+    1 / ((rank + 1) / weight + k - 1), rank counted from 0. With weight 1 that is the classic
+    1 / (k + rank) (so Qdrant's k = 61 is the RRF paper's 60); a weight below 1 stretches that
+    list's ranks, as if each of its hits sat further down."""
     retriever = Retriever(settings, small_index)
     question = "which tokens does the router send to experts"
     dense = [h.chunk.id for h in retriever.search(question, mode="dense", k=30).hits]
     sparse = [h.chunk.id for h in retriever.search(question, mode="bm25", k=30).hits]
     fused = retriever.search(question, mode="hybrid", k=4).hits
     k = settings.rrf_k
+    assert settings.dense_weight != settings.bm25_weight  # the weights are exercised, not just k
     for hit in fused:
-        expected = sum(1 / (k + ranks.index(hit.chunk.id)) for ranks in (dense, sparse)
+        expected = sum(1 / ((ranks.index(hit.chunk.id) + 1) / weight + k - 1)
+                       for ranks, weight in ((dense, settings.dense_weight), (sparse, settings.bm25_weight))
                        if hit.chunk.id in ranks)
         assert hit.scores.fused == pytest.approx(expected, abs=1e-6)
         assert hit.scores.dense is not None
