@@ -108,7 +108,8 @@ def test_answer_follow_up_and_report(session: Session) -> None:
     assert [t.topic for t in report.topics] == ["rag"]
     text = report.markdown()
     assert question.id in text and second.id in text and "(skipped)" in text
-    assert "Read next:" in text and "rag.md" in text
+    read_next = text.split("Read next:")[1]
+    assert "rag.md › " in read_next and "](" not in read_next  # a relative link would open nothing
     # The point fixed in the follow-up is off the reading list (unless another open point
     # shares its passage).
     fixed = grade.verdicts[target].source
@@ -177,6 +178,16 @@ def test_explained_question_counts_as_skipped(session: Session) -> None:
 def test_no_question_waiting_is_a_clear_error(session: Session) -> None:
     with pytest.raises(InputError, match="next_question"):
         session.submit("an answer")
+
+
+def test_app_deletes_its_report_file_when_the_interview_goes(session: Session) -> None:
+    from tutor.app_interview import Interview, _end, close
+
+    interview = Interview(session)
+    _end(interview)  # what Finish does: the report file the download button serves
+    assert interview.report is not None and interview.report.read_text(encoding="utf-8")
+    close(interview)  # Gradio's delete callback (idle browser tab, or a new interview)
+    assert not interview.report.parent.exists()
 
 
 # --------------------------------------------------------------------------------------

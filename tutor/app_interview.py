@@ -11,6 +11,7 @@ before they are shown.
 from __future__ import annotations
 
 import html
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -71,6 +72,9 @@ def close(interview: Interview | None) -> None:
     if interview is not None:
         with interview.lock:
             interview.session.close()
+            if interview.report is not None:
+                # Gradio served its own copy of the report when it was shown; ours is done.
+                shutil.rmtree(interview.report.parent, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------

@@ -432,15 +432,11 @@ class Report:
                              f"{turn.score}/10{extra}")
             if topic.read:
                 lines += ["", "Read next:"]
-                lines += [f"- [{quote(s.doc)} › {quote(s.section)}]({quote(_link(s))}): "
-                          f"“{quote(_short(s.text))}”" for s in topic.read]
+                # Plain "file › section", not a link: document ids are relative to whatever
+                # folder was ingested, so a link would open nothing in the browser or the file.
+                lines += [f"- {quote(s.doc)} › {quote(s.section)}: “{quote(_short(s.text))}”"
+                          for s in topic.read]
         return "\n".join(lines) + "\n"
-
-
-def _link(source: Source) -> str:
-    heading = source.section.split(" > ")[-1].lower()
-    anchor = re.sub(r"[^\w\- ]", "", heading).strip().replace(" ", "-")
-    return f"{source.doc}#{anchor}"
 
 
 def _short(text: str, limit: int = 160) -> str:
