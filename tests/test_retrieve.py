@@ -139,6 +139,25 @@ def test_training_writes_a_manifest(tiny_reranker: str) -> None:
     assert 0.0 < manifest["final_loss"] < 5.0 and manifest["positives"] < manifest["pairs"]
 
 
+def test_cloze_queries_ask_a_chunk_about_its_own_sentence(corpus_index: Index) -> None:
+    import random
+
+    from tutor.reranker import CLOZE_KEEP, _cloze_queries, _section_key
+
+    chunks = corpus_index.chunks()
+    queries = _cloze_queries(chunks, random.Random(13))
+    assert len(queries) > 0.9 * len(chunks)  # nearly every chunk has a full sentence
+    by_section = {_section_key(c) for c in chunks}
+    kept = 0
+    for query in queries:
+        (section,) = query.sections
+        assert section in by_section and query.same_doc_negatives and query.positive
+        assert len(query.text.split()) >= 8
+        kept += query.text in query.positive
+    assert kept / len(queries) == pytest.approx(CLOZE_KEEP, abs=0.05)  # mostly taken out
+    assert queries == _cloze_queries(chunks, random.Random(13))  # seeded
+
+
 def test_missing_reranker_says_how_to_fix(small_index: Index, settings: Settings) -> None:
     from tutor.errors import ModelError
 
