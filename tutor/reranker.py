@@ -20,10 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tutor.citations import split_sentences
 from tutor.config import Settings, bundled_embedder_path
 from tutor.index import Index
 from tutor.knowledge import load_questions, load_training_queries
 from tutor.records import Chunk
+from tutor.retrieve import Retriever, rerank_text
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,6 @@ def training_pairs(settings: Settings, seed: int, index: Index | None = None,
     from qdrant_client import QdrantClient
 
     from tutor.ingest import Ingestor
-    from tutor.retrieve import Retriever, rerank_text
 
     own = index is None
     if index is None:
@@ -126,9 +127,6 @@ def _cloze_queries(chunks: list[Chunk], rng: random.Random) -> list[_Query]:
     held-out training questions, adding them (seed 13) raised the reranker's own MRR@10 from
     0.44 to 0.56, and on the gold set from 0.43 to 0.54 (docs/reranker.md): ~900 written
     questions are too few to teach relevance, and these cost nothing to make."""
-    from tutor.citations import split_sentences
-    from tutor.retrieve import rerank_text
-
     queries = []
     for chunk in chunks:
         sentences = [s.text for s in split_sentences(chunk.text)
