@@ -135,8 +135,32 @@ def test_training_writes_a_manifest(tiny_reranker: str) -> None:
     import json
 
     manifest = json.loads((Path(tiny_reranker) / "training.json").read_text())
-    assert manifest["layers"] == 1 and manifest["pairs"] > 0 and manifest["seed"] == 13
-    assert 0.0 < manifest["final_loss"] < 5.0 and manifest["positives"] < manifest["pairs"]
+    assert manifest["layers"] == 1 and manifest["groups"] > 0 and manifest["seed"] == 13
+    assert manifest["list"] == 8 and len(manifest["per_epoch"]) == manifest["epochs"] == 1
+    assert 0.0 < manifest["final_loss"] < 5.0
+
+
+def test_training_groups_hold_out_what_they_measure_on(corpus_index: Index, corpus_settings: Settings) -> None:
+    from tutor.reranker import NEGATIVES, training_groups
+
+    groups, cases = training_groups(corpus_settings, 13, corpus_index, max_queries=20, held_out=5)
+    assert len(cases) == 5 and len(groups) >= 20
+    assert not {c.query for c in cases} & {g.query for g in groups}
+    for group in groups:
+        assert len(group.negatives) == NEGATIVES and group.positive not in group.negatives
+    for case in cases:  # the fused top list, with the question's own section among it
+        assert len(case.candidates) == corpus_settings.fused_k == len(case.relevant)
+    assert sum(any(c.relevant) for c in cases) >= 4
+
+
+def test_training_data_round_trips_through_files(tmp_path: Path) -> None:
+    from tutor.reranker_fit import Case, Group, read_cases, read_groups, write_jsonl
+
+    groups = [Group("what is rope?", "Rotary embeddings rotate queries and keys.", ("Cooking pasta.", "Ünïcode."))]
+    cases = [Case("what is rope?", ("a", "b"), (False, True))]
+    write_jsonl(groups, tmp_path / "g.jsonl.xz")
+    write_jsonl(cases, tmp_path / "c.jsonl.xz")
+    assert read_groups(tmp_path / "g.jsonl.xz") == groups and read_cases(tmp_path / "c.jsonl.xz") == cases
 
 
 def test_cloze_queries_ask_a_chunk_about_its_own_sentence(corpus_index: Index) -> None:
@@ -145,7 +169,7 @@ def test_cloze_queries_ask_a_chunk_about_its_own_sentence(corpus_index: Index) -
     from tutor.reranker import CLOZE_KEEP, _cloze_queries, _section_key
 
     chunks = corpus_index.chunks()
-    queries = _cloze_queries(chunks, random.Random(13))
+    queries = _cloze_queries(chunks, random.Random(13), 1)
     assert len(queries) > 0.9 * len(chunks)  # nearly every chunk has a full sentence
     by_section = {_section_key(c) for c in chunks}
     kept = 0
@@ -155,7 +179,8 @@ def test_cloze_queries_ask_a_chunk_about_its_own_sentence(corpus_index: Index) -
         assert len(query.text.split()) >= 8
         kept += query.text in query.positive
     assert kept / len(queries) == pytest.approx(CLOZE_KEEP, abs=0.05)  # mostly taken out
-    assert queries == _cloze_queries(chunks, random.Random(13))  # seeded
+    assert queries == _cloze_queries(chunks, random.Random(13), 1)  # seeded
+    assert len(_cloze_queries(chunks, random.Random(13), None)) > 3 * len(queries)  # every sentence
 
 
 def test_missing_reranker_says_how_to_fix(small_index: Index, settings: Settings) -> None:

@@ -155,11 +155,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_train_reranker(args: argparse.Namespace, settings: Settings) -> int:
-    from tutor.reranker import train
+def _cloze_count(value: str) -> int | None:
+    return None if value == "all" else int(value)
 
+
+def cmd_train_reranker(args: argparse.Namespace, settings: Settings) -> int:
+    from tutor.reranker import export, train
+
+    if args.export:
+        groups, cases = export(settings, args.export, seed=args.seed, cloze_per_chunk=args.cloze,
+                               held_out=args.held_out)
+        print(f"Training groups written to {groups}, held-out cases to {cases}")
+        return 0
     out = train(settings, output=args.output, epochs=args.epochs, seed=args.seed, layers=args.layers,
-                max_queries=args.max_queries)
+                max_queries=args.max_queries, cloze_per_chunk=args.cloze, device=args.device,
+                batch_groups=args.batch_groups)
     print(f"Reranker written to {out}")
     return 0
 
@@ -379,9 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: DATA_DIR/reranker, where the tutor looks for it)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--layers", type=int, default=4, help="encoder layers to keep (MiniLM has 6)")
+    p.add_argument("--layers", type=int, default=6, help="encoder layers to keep (MiniLM has 6)")
     p.add_argument("--max-queries", type=int, default=None,
                    help="train on a seeded sample of this many questions (a quick run)")
+    p.add_argument("--cloze", type=_cloze_count, default=1, metavar="N|all",
+                   help="inverse-cloze questions per chunk (sentences asked against the rest of it)")
+    p.add_argument("--device", default="cpu", help="torch device to train on (cuda on a GPU machine)")
+    p.add_argument("--batch-groups", type=int, default=2,
+                   help="questions per step, each with its positive and 7 negatives")
+    p.add_argument("--export", type=Path, metavar="DIR", default=None,
+                   help="only write the training groups to DIR, for tutor/reranker_fit.py elsewhere")
+    p.add_argument("--held-out", type=int, default=0,
+                   help="with --export: keep this many written questions out as cases to measure on")
     p.set_defaults(handler=cmd_train_reranker)
 
     from tutor.eval_gate import THRESHOLDS
