@@ -87,3 +87,16 @@ def test_ingesting_nothing_usable_fails_clearly(tmp_path: Path) -> None:
     (folder / "a.png").write_bytes(b"\x89PNG")
     done = tutor("ingest", str(folder), data=tmp_path / "d")
     assert done.returncode == 1 and "no files to ingest here" in done.stdout
+
+
+def test_train_reranker_exports_groups_for_another_machine(tmp_path: Path) -> None:
+    from tutor.reranker_fit import read_cases, read_groups
+
+    done = tutor("train-reranker", "--export", str(tmp_path / "out"), "--max-queries", "12",
+                 "--held-out", "3", "--cloze", "all", data=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert "Training groups written to" in done.stdout
+    groups = read_groups(tmp_path / "out" / "groups.jsonl.xz")
+    cases = read_cases(tmp_path / "out" / "cases.jsonl.xz")
+    assert len(groups) >= 12 and len(cases) == 3
+    assert all(len(g.negatives) == 7 for g in groups)

@@ -164,7 +164,7 @@ def cmd_train_reranker(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.export:
         groups, cases = export(settings, args.export, seed=args.seed, cloze_per_chunk=args.cloze,
-                               held_out=args.held_out)
+                               held_out=args.held_out, max_queries=args.max_queries)
         print(f"Training groups written to {groups}, held-out cases to {cases}")
         return 0
     out = train(settings, output=args.output, epochs=args.epochs, seed=args.seed, layers=args.layers,

@@ -113,11 +113,8 @@ class Settings(BaseSettings):
     # Our sections open with a sentence naming their concept, so the first ~100 passage
     # tokens carry the relevance signal; longer inputs cost CPU time for little gain.
     rerank_max_length: int = 128
-    score_floor: float = Field(
-        0.1, description="Rerank probability below which a hit does not count as relevant."
-    )
     dense_floor: float = Field(
-        0.30, description="Without reranking: best dense cosine below which nothing is relevant."
+        0.30, description="Best dense cosine below which nothing is relevant."
     )
 
     # Answers

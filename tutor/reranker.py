@@ -157,10 +157,10 @@ def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed:
 
 
 def export(settings: Settings, folder: Path, seed: int = 13, cloze_per_chunk: int | None = 1,
-           held_out: int = 0, index: Index | None = None) -> tuple[Path, Path]:
+           held_out: int = 0, max_queries: int | None = None) -> tuple[Path, Path]:
     """Write the training groups (and held-out cases) for `reranker_fit.py` to train on
     elsewhere, a GPU machine say, where the rest of the tutor need not be installed."""
-    groups, cases = training_groups(settings, seed, index, cloze_per_chunk=cloze_per_chunk, held_out=held_out)
+    groups, cases = training_groups(settings, seed, None, max_queries, cloze_per_chunk, held_out)
     folder.mkdir(parents=True, exist_ok=True)
     write_jsonl(groups, folder / "groups.jsonl.xz")
     write_jsonl(cases, folder / "cases.jsonl.xz")

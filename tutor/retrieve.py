@@ -80,15 +80,14 @@ class Retriever:
         hits = self._candidates(text, mode, top_n, timings)
         if mode == "hybrid+rerank":
             hits = self._rerank(text, hits, top_n, timings)
-        return Retrieval(text, mode, hits, self._relevant(hits, mode), timings)
+        return Retrieval(text, mode, hits, self._relevant(hits), timings)
 
-    def _relevant(self, hits: list[Hit], mode: RetrievalMode) -> bool:
-        """Whether the notes cover the question: the reranker's probability when it ran,
-        else the best dense cosine (BM25 scores have no absolute scale: no floor there)."""
+    def _relevant(self, hits: list[Hit]) -> bool:
+        """Whether the notes cover the question: the best dense cosine, in every mode. BM25
+        scores have no absolute scale, and our reranker's are trained to rank a list
+        (listwise), not to be calibrated probabilities, so neither can say "nothing here"."""
         if not hits:
             return False
-        if mode == "hybrid+rerank":
-            return hits[0].score >= self.settings.score_floor
         dense = [h.scores.dense for h in hits if h.scores.dense is not None]
         return not dense or max(dense) >= self.settings.dense_floor
 
@@ -161,7 +160,8 @@ class Retriever:
 
 
 def rerank_scores(model: object, question: str, chunks: Sequence[Chunk]) -> list[float]:
-    """Relevance probabilities in [0, 1] from a CrossEncoder (logit → sigmoid)."""
+    """Rerank scores in [0, 1] from a CrossEncoder (the logit's sigmoid): they order passages;
+    for a listwise-trained model they are not calibrated probabilities."""
     logits = model.predict(  # type: ignore[attr-defined]
         [(question, rerank_text(c)) for c in chunks], activation_fn=_identity,
         show_progress_bar=False, convert_to_numpy=True,
