@@ -106,7 +106,9 @@ def training_groups(settings: Settings, seed: int, index: Index | None = None,
                 and _section_key(h.chunk) not in query.sections
                 and (query.same_doc_negatives or h.chunk.doc not in positive_docs)][:HARD_NEGATIVES]
         pool = [c for c in chunks if c.id not in positive_ids]
-        negatives = tuple(rerank_text(c) for c in hard + rng.sample(pool, NEGATIVES - len(hard)))
+        # A corpus of fewer than eight chunks cannot fill the list; `fit` skips short groups.
+        fill = rng.sample(pool, min(NEGATIVES - len(hard), len(pool)))
+        negatives = tuple(rerank_text(c) for c in hard + fill)
         shown = [query.positive] if query.positive else [rerank_text(c) for c in positives[:MAX_POSITIVES]]
         groups += [Group(query.text, passage, negatives) for passage in shown]
     if missing:
