@@ -8,15 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import offline_cli
 
 HIT_KEYS = {"chunk_id", "doc", "title", "section", "text", "scores"}
-
-
-def tutor(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tutor.cli", "--data-dir", str(data), *args],
-        capture_output=True, text=True, timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +23,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (notes / "rope.md").write_text("# RoPE\n\n## Rotation\n\nRotary embeddings rotate queries and "
                                    "keys by an angle proportional to the token position.\n")
     (notes / "empty.md").write_text("")
-    done = tutor("ingest", str(notes), data=root / "data")
+    done = offline_cli("ingest", str(notes), data=root / "data")
     assert done.returncode == 0, done.stderr
     assert "2 added, 0 updated, 0 unchanged, 0 removed, 1 rejected (notes/empty.md: empty file)" in done.stdout
     return root / "data"
@@ -43,7 +37,7 @@ def test_help_lists_every_command() -> None:
 
 
 def test_retrieve_json_contract(data_dir: Path) -> None:
-    done = tutor("retrieve", "How much memory does the KV cache use?", "--json", "--k", "2", data=data_dir)
+    done = offline_cli("retrieve", "How much memory does the KV cache use?", "--json", "--k", "2", data=data_dir)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["mode"] == "hybrid" and len(out["hits"]) == 2 and out["relevant"] is True
@@ -55,7 +49,7 @@ def test_retrieve_json_contract(data_dir: Path) -> None:
 def test_retrieve_batch_file(data_dir: Path, tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"id": "a", "question": "rotary position"}\n\n{"id": "b", "question": "kv memory"}\n')
-    done = tutor("retrieve", "--file", str(questions), "--json", "--mode", "bm25", data=data_dir)
+    done = offline_cli("retrieve", "--file", str(questions), "--json", "--mode", "bm25", data=data_dir)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["a", "b"]
@@ -66,18 +60,18 @@ def test_retrieve_batch_file(data_dir: Path, tmp_path: Path) -> None:
 def test_malformed_batch_line_names_the_line(data_dir: Path, tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"id": "a", "question": "rotary"}\nnot json\n')
-    done = tutor("retrieve", "--file", str(questions), "--json", data=data_dir)
+    done = offline_cli("retrieve", "--file", str(questions), "--json", data=data_dir)
     assert done.returncode == 1 and f"{questions}:2" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
-    done = tutor("retrieve", "what is rope", data=tmp_path / "nothing")
+    done = offline_cli("retrieve", "what is rope", data=tmp_path / "nothing")
     assert done.returncode == 1
     assert "No index at" in done.stderr and "tutor ingest" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_empty_question_is_a_clear_error(data_dir: Path) -> None:
-    done = tutor("retrieve", "   ", data=data_dir)
+    done = offline_cli("retrieve", "   ", data=data_dir)
     assert done.returncode == 1 and "empty" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -85,14 +79,14 @@ def test_ingesting_nothing_usable_fails_clearly(tmp_path: Path) -> None:
     folder = tmp_path / "pics"
     folder.mkdir()
     (folder / "a.png").write_bytes(b"\x89PNG")
-    done = tutor("ingest", str(folder), data=tmp_path / "d")
+    done = offline_cli("ingest", str(folder), data=tmp_path / "d")
     assert done.returncode == 1 and "no files to ingest here" in done.stdout
 
 
 def test_train_reranker_exports_groups_for_another_machine(tmp_path: Path) -> None:
     from tutor.reranker_fit import read_cases, read_groups
 
-    done = tutor("train-reranker", "--export", str(tmp_path / "out"), "--max-queries", "12",
+    done = offline_cli("train-reranker", "--export", str(tmp_path / "out"), "--max-queries", "12",
                  "--held-out", "3", "--cloze", "all", data=tmp_path / "data")
     assert done.returncode == 0, done.stderr
     assert "Training groups written to" in done.stdout

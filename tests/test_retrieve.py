@@ -153,6 +153,14 @@ def test_training_groups_hold_out_what_they_measure_on(corpus_index: Index, corp
     assert sum(any(c.relevant) for c in cases) >= 4
 
 
+def test_training_on_too_small_a_corpus_says_so(small_index: Index, settings: Settings) -> None:
+    from tutor.reranker import training_groups
+
+    # Four chunks cannot give a question seven passages that do not answer it.
+    with pytest.raises(InputError, match="4 chunks, too few to train a reranker"):
+        training_groups(settings, 13, small_index)
+
+
 def test_training_data_round_trips_through_files(tmp_path: Path) -> None:
     from tutor.reranker_fit import Case, Group, read_cases, read_groups, write_jsonl
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from tutor.citations import split_sentences
 from tutor.config import Settings, bundled_embedder_path
+from tutor.errors import InputError
 from tutor.index import Index
 from tutor.knowledge import load_questions, load_training_queries
 from tutor.records import Chunk
@@ -113,6 +114,11 @@ def training_groups(settings: Settings, seed: int, index: Index | None = None,
         groups += [Group(query.text, passage, negatives) for passage in shown]
     if missing:
         log.warning("%d training questions cite a section that is not in the corpus", missing)
+    if not any(len(g.negatives) == NEGATIVES for g in groups):
+        raise InputError(
+            f"The corpus has {len(chunks)} chunks, too few to train a reranker (each question needs "
+            f"{NEGATIVES} passages that do not answer it): ingest more notes, or point "
+            "TUTOR_RERANKER_MODEL at a trained CrossEncoder.")
     cases = [Case(q.text, tuple(rerank_text(h.chunk) for h in hits),
                   tuple(_section_key(h.chunk) in q.sections for h in hits))
              for q in kept_out
