@@ -87,7 +87,7 @@ def test_train_reranker_exports_groups_for_another_machine(tmp_path: Path) -> No
     from tutor.reranker_fit import read_cases, read_groups
 
     done = offline_cli("train-reranker", "--export", str(tmp_path / "out"), "--max-queries", "12",
-                 "--held-out", "3", "--cloze", "all", data=tmp_path / "data")
+                       "--held-out", "3", "--cloze", "all", data=tmp_path / "data")
     assert done.returncode == 0, done.stderr
     assert "Training groups written to" in done.stdout
     groups = read_groups(tmp_path / "out" / "groups.jsonl.xz")
