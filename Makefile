@@ -34,7 +34,7 @@ bench:            ## benchmarks: numbers go to bench/results.md and the README
 	$(VENV)/python scripts/bench_answer.py
 	$(VENV)/python scripts/bench_app.py
 
-reranker:         ## retrain the cross-encoder reranker on corpus/ (seeded)
+reranker:         ## retrain the cross-encoder on corpus/ (seeded) into .tutor/reranker
 	$(VENV)/tutor train-reranker
 
 clean:

@@ -8,6 +8,7 @@ Writes the "retrieval" section of bench/results.md and of the README.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import subprocess
@@ -92,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
-    lines = [f"Measured {stamp()} on {machine()}.", ""]
+    lines = [f"Measured {stamp()} on {machine()}; load average at start {os.getloadavg()[0]:.1f}.", ""]
     try:
         data = work / "data"
         cold = timed_cli("--data-dir", str(data), "ingest")

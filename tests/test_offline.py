@@ -6,11 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from support import NetworkBlocked
 
-from tutor.config import Settings
+from tutor.config import SHIPPED_RERANKER, Settings
 
 
 def test_importing_tutor_switches_libraries_offline() -> None:
@@ -42,8 +43,8 @@ def test_network_guard_allows_loopback() -> None:
     server.close()
 
 
-def test_default_models_are_local_paths() -> None:
-    settings = Settings()
+def test_default_models_are_local_paths(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
     assert os.path.isdir(settings.embedder_path())
-    assert settings.reranker_path() == str(settings.data_dir / "reranker")
+    assert settings.reranker_path() == str(SHIPPED_RERANKER)
     assert settings.qdrant_url is None and settings.llm_base_url is None

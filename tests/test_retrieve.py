@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tutor.config import Settings
+from tutor.config import SHIPPED_RERANKER, RetrievalMode, Settings
 from tutor.errors import IndexMissingError, InputError
 from tutor.index import Index
 from tutor.ingest import Ingestor
-from tutor.models import load_embedder
-from tutor.retrieve import Retriever
+from tutor.models import load_embedder, load_reranker
+from tutor.records import Chunk, Hit
+from tutor.retrieve import Retriever, rerank_scores
 
 DOCS = {
     "kv.md": "# KV cache\n\n## What it stores\n\nThe KV cache keeps the keys and values of earlier "
@@ -106,9 +107,7 @@ def tiny_reranker(tmp_path_factory: pytest.TempPathFactory, corpus_index: Index,
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "hybrid+rerank"])
-def test_every_mode_returns_scored_hits(small_index: Index, settings: Settings, mode: str,
-                                        tiny_reranker: str) -> None:
-    settings = settings.model_copy(update={"reranker_model": tiny_reranker})
+def test_every_mode_returns_scored_hits(small_index: Index, settings: Settings, mode: str) -> None:
     result = Retriever(settings, small_index).search("low-rank update of frozen weights", mode=mode, k=2)
     assert len(result.hits) == 2
     if mode != "hybrid+rerank":
@@ -120,15 +119,38 @@ def test_every_mode_returns_scored_hits(small_index: Index, settings: Settings, 
     assert result.timings_ms["search_ms"] > 0
 
 
-def test_rerank_scores_are_probabilities_in_order(small_index: Index, settings: Settings,
-                                                  tiny_reranker: str) -> None:
-    settings = settings.model_copy(update={"reranker_model": tiny_reranker})
-    hits = Retriever(settings, small_index).search("How does rotary position encoding work?",
-                                                    mode="hybrid+rerank", k=4).hits
-    rerank = [h.scores.rerank for h in hits]
+def test_shipped_reranker_canonical_scores(settings: Settings) -> None:
+    """The committed cross-encoder loads from the package and gives its known scores."""
+    assert Path(settings.reranker_path()) == SHIPPED_RERANKER
+    kv = Chunk("a", "kv.md", "KV cache", "KV cache", "The KV cache keeps the keys and values of "
+               "earlier tokens so decoding does not recompute them.", "h")
+    moe = Chunk("b", "moe.md", "MoE", "Routing", "A router picks the top two experts for each "
+                "token, so only a fraction of the weights run per token.", "h")
+    scores = rerank_scores(load_reranker(settings), "What does the KV cache store?", [kv, moe])
+    assert scores == pytest.approx([0.0902, 0.0210], abs=2e-3)
+
+
+def test_rerank_blends_the_reranker_rank_with_the_fused_rank(small_index: Index, settings: Settings) -> None:
+    question = "How does rotary position encoding work?"
+
+    def search(mode: RetrievalMode, weight: float = 0.4) -> list[Hit]:
+        tuned = settings.model_copy(update={"rerank_weight": weight})
+        return Retriever(tuned, small_index).search(question, mode=mode, k=4).hits
+
+    fused = {h.chunk.id: rank for rank, h in enumerate(search("hybrid"), 1)}
+    alone = search("hybrid+rerank", weight=1.0)
+    rerank = [h.scores.rerank for h in alone]
     assert all(r is not None and 0.0 <= r <= 1.0 for r in rerank)
-    assert rerank == sorted(rerank, reverse=True) and hits[0].score == rerank[0]
-    assert all(h.scores.fused is not None for h in hits)  # fusion ran before the reranker
+    assert rerank == sorted(rerank, reverse=True)  # weight 1: the reranker's own order
+    by_rerank = {h.chunk.id: rank for rank, h in enumerate(alone, 1)}
+    assert [fused[h.chunk.id] for h in search("hybrid+rerank", weight=0.0)] == [1, 2, 3, 4]
+
+    blended = search("hybrid+rerank")
+    assert all(h.scores.fused is not None for h in blended)  # fusion ran before the reranker
+    k = settings.rerank_rrf_k
+    for hit in blended:
+        assert hit.score == pytest.approx(0.6 / (k + fused[hit.chunk.id]) + 0.4 / (k + by_rerank[hit.chunk.id]))
+    assert [h.score for h in blended] == sorted((h.score for h in blended), reverse=True)
 
 
 def test_training_writes_a_manifest(tiny_reranker: str) -> None:
@@ -138,6 +160,13 @@ def test_training_writes_a_manifest(tiny_reranker: str) -> None:
     assert manifest["layers"] == 1 and manifest["groups"] > 0 and manifest["seed"] == 13
     assert manifest["list"] == 8 and len(manifest["per_epoch"]) == manifest["epochs"] == 1
     assert 0.0 < manifest["final_loss"] < 5.0
+
+
+def test_a_reranker_trained_here_replaces_the_shipped_one(settings: Settings, tiny_reranker: str) -> None:
+    import shutil
+
+    shutil.copytree(tiny_reranker, settings.trained_reranker_dir)
+    assert settings.reranker_path() == str(settings.trained_reranker_dir)
 
 
 def test_training_groups_hold_out_what_they_measure_on(corpus_index: Index, corpus_settings: Settings) -> None:
@@ -151,6 +180,16 @@ def test_training_groups_hold_out_what_they_measure_on(corpus_index: Index, corp
     for case in cases:  # the fused top list, with the question's own section among it
         assert len(case.candidates) == corpus_settings.fused_k == len(case.relevant)
     assert sum(any(c.relevant) for c in cases) >= 4
+
+
+def test_fitting_groups_without_enough_negatives_says_so(tmp_path: Path) -> None:
+    from tutor.config import bundled_embedder_path
+    from tutor.reranker_fit import Group, fit
+
+    short = [Group("what is rope?", "RoPE rotates queries and keys.", ("KV caches store keys.",))]
+    with pytest.raises(ValueError, match="None of the 1 training groups has 7 negatives"):
+        fit(short, str(bundled_embedder_path()), tmp_path / "model")
+    assert not (tmp_path / "model").exists()
 
 
 def test_training_on_too_small_a_corpus_says_so(small_index: Index, settings: Settings) -> None:
@@ -191,10 +230,11 @@ def test_cloze_queries_ask_a_chunk_about_its_own_sentence(corpus_index: Index) -
     assert len(_cloze_queries(chunks, random.Random(13), None)) > 3 * len(queries)  # every sentence
 
 
-def test_missing_reranker_says_how_to_fix(small_index: Index, settings: Settings) -> None:
+def test_missing_reranker_says_how_to_fix(small_index: Index, settings: Settings, tmp_path: Path) -> None:
     from tutor.errors import ModelError
 
-    with pytest.raises(ModelError, match="tutor train-reranker"):
+    settings = settings.model_copy(update={"reranker_model": str(tmp_path / "no-such-model")})
+    with pytest.raises(ModelError, match="TUTOR_RERANKER_MODEL at a CrossEncoder folder"):
         Retriever(settings, small_index).search("rope", mode="hybrid+rerank")
 
 

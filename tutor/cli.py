@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "the corpus against their source passages and mined hard negatives. "
                        "Seeded: the same data and seed give the same model.")
     p.add_argument("--output", type=Path, default=None, help="where to write the model "
-                   "(default: DATA_DIR/reranker, where the tutor looks for it)")
+                   "(default: DATA_DIR/reranker, where the tutor looks before the shipped model)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--layers", type=int, default=6, help="encoder layers to keep (MiniLM has 6)")

@@ -21,6 +21,7 @@ from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES, Document, read_document
 from tutor.errors import DocumentError
 from tutor.index import Bm25Encoder, Index
+from tutor.models import MINILM_SHA256
 from tutor.records import Chunk
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,12 @@ class Ingestor:
         self.settings = settings
         self.index = index
         self.chunker = Chunker(settings)
+        # The bundled embedder by its weights' hash, not its path: the path changes with the
+        # checkout, and a moved or cloned repo must not re-embed every document.
+        embedder = settings.embed_model or f"bundled all-MiniLM-L6-v2 {MINILM_SHA256}"
         fingerprint = (
             f"{PIPELINE_VERSION}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}|"
-            f"{settings.min_chunk_chars}|{settings.embedder_path()}"
+            f"{settings.min_chunk_chars}|{embedder}"
         )
         self._fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
 

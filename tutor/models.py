@@ -95,10 +95,10 @@ def load_embedder(settings: Settings) -> SentenceTransformer:
 
 def load_reranker(settings: Settings) -> CrossEncoder:
     path = settings.reranker_path()
-    if not settings.reranker_model and not (Path(path) / "config.json").exists():
+    if not (Path(path) / "config.json").exists():
         raise ModelError(
-            f"No reranker at {path}: train one with `tutor train-reranker`, point "
-            "TUTOR_RERANKER_MODEL at a CrossEncoder folder, or use TUTOR_MODE=hybrid."
+            f"No reranker at {path}: point TUTOR_RERANKER_MODEL at a CrossEncoder folder, train "
+            "one with `tutor train-reranker`, or use TUTOR_MODE=hybrid."
         )
     with _lock:
         return _reranker(path, settings.rerank_max_length)

@@ -71,10 +71,18 @@ def training_groups(settings: Settings, seed: int, index: Index | None = None,
 
     from tutor.ingest import Ingestor
 
-    own = index is None
-    if index is None:
-        index = Index(settings, QdrantClient(":memory:"))
-        Ingestor(settings, index).run([settings.corpus_dir], progress=False)
+    if index is not None:
+        return _mine(settings, seed, index, max_queries, cloze_per_chunk, held_out)
+    own = Index(settings, QdrantClient(":memory:"))
+    try:
+        Ingestor(settings, own).run([settings.corpus_dir], progress=False)
+        return _mine(settings, seed, own, max_queries, cloze_per_chunk, held_out)
+    finally:
+        own.close()
+
+
+def _mine(settings: Settings, seed: int, index: Index, max_queries: int | None,
+          cloze_per_chunk: int | None, held_out: int) -> tuple[list[Group], list[Case]]:
     chunks = index.chunks()
     by_section: dict[tuple[str, str], list[Chunk]] = {}
     for chunk in chunks:
@@ -123,8 +131,6 @@ def training_groups(settings: Settings, seed: int, index: Index | None = None,
                   tuple(_section_key(h.chunk) in q.sections for h in hits))
              for q in kept_out
              for hits in [retriever.search(q.text, mode="hybrid", k=settings.fused_k).hits]]
-    if own:
-        index.close()
     return groups, cases
 
 
@@ -152,7 +158,7 @@ def train(settings: Settings, output: Path | None = None, epochs: int = 1, seed:
           cloze_per_chunk: int | None = 1, device: str = "cpu", batch_groups: int = 2) -> Path:
     """Build the training groups, fine-tune the cross-encoder on them and write it (with a
     manifest of how) to `output`."""
-    target = output or Path(settings.reranker_path())
+    target = output or settings.trained_reranker_dir
     started = time.perf_counter()
     groups, _ = training_groups(settings, seed, index, max_queries, cloze_per_chunk)
     log.info("training on %d groups", len(groups))

@@ -141,12 +141,15 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
     from tqdm import tqdm
     from transformers import set_seed
 
+    # Every group gets the same list length so a batch is one (groups × list) block.
+    usable = [g for g in groups if len(g.negatives) >= negatives]
+    if not usable:
+        raise ValueError(f"None of the {len(groups)} training groups has {negatives} negatives: "
+                         "the corpus is too small to train a reranker on.")
     set_seed(seed)
     started = time.perf_counter()
     model = cross_encoder(base, layers, max_length, device)
     rng = random.Random(seed)
-    # Every group gets the same list length so a batch is one (groups × list) block.
-    usable = [g for g in groups if len(g.negatives) >= negatives]
     batches = [usable[i:i + batch_groups] for i in range(0, len(usable), batch_groups)]
     optimizer, schedule = _optimizer(model, len(batches) * epochs, head_lr, body_lr)
     width = negatives + 1

@@ -93,6 +93,8 @@ class Retriever:
 
     def _candidates(self, text: str, mode: RetrievalMode, top_n: int, timings: dict[str, float]) -> list[Hit]:
         s = self.settings
+        # The reranker reads more candidates than it keeps.
+        listed = max(s.rerank_k, top_n) if mode == "hybrid+rerank" else top_n
         requests: dict[str, models.QueryRequest] = {}
         started = time.perf_counter()
         dense_query = sparse_query = None
@@ -119,10 +121,9 @@ class Retriever:
                 (sparse_query, SPARSE, s.sparse_k, s.bm25_weight)) if q is not None]
             prefetch = [models.Prefetch(query=q, using=u, limit=lim) for q, u, lim, _ in legs]
             weights = [w for *_, w in legs]
-            limit = s.fused_k if mode == "hybrid+rerank" else top_n
             requests["fused"] = models.QueryRequest(
                 prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=s.rrf_k, weights=weights)),
-                limit=limit, with_payload=True,
+                limit=listed, with_payload=True,
             )
         started = time.perf_counter()
         names = list(requests)
@@ -136,7 +137,7 @@ class Retriever:
         if ranked is None:
             return []
         hits = []
-        for point in ranked.points[: s.fused_k if mode == "hybrid+rerank" else top_n]:
+        for point in ranked.points[:listed]:
             scores = Scores(
                 bm25=by_stage.get("bm25", {}).get(point.id),
                 dense=by_stage.get("dense", {}).get(point.id),
@@ -155,7 +156,15 @@ class Retriever:
         timings["rerank_ms"] = _ms(started)
         for hit, score in zip(hits, scores, strict=True):
             hit.scores.rerank = score
-            hit.score = score
+        by_rerank = sorted(hits, key=lambda h: h.scores.rerank or 0.0, reverse=True)
+        w, k = self.settings.rerank_weight, self.settings.rerank_rrf_k
+        # A weighted RRF of the reranker's rank and the fused rank (hits arrive in fused
+        # order). Our reranker alone ranks worse than fusion but errs on other questions, so
+        # the blend beats both (docs/reranker.md); weight 1 is the reranker alone.
+        for fused_rank, hit in enumerate(hits, 1):
+            hit.score = (1 - w) / (k + fused_rank)
+        for rerank_rank, hit in enumerate(by_rerank, 1):
+            hit.score += w / (k + rerank_rank)
         return sorted(hits, key=lambda h: h.score, reverse=True)[:top_n]
 
 
