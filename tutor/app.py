@@ -82,7 +82,8 @@ def render_sources(answer: Answer | None, turn_id: int) -> str:
         else:
             shown = html.escape(text)
         rerank = hit.scores.rerank
-        relevance = f"relevance {rerank:.2f}" if rerank is not None else f"score {hit.score:.3f}"
+        # Listwise-trained reranker scores rank passages; they are not probabilities of relevance.
+        relevance = f"score {hit.score:.3f}" + (f", reranker {rerank:.2f}" if rerank is not None else "")
         status = "cited" if citation else "given, not cited"
         parts.append(
             f'<div class="source" id="src-{turn_id}-{n}"><b>[{n}] {html.escape(hit.chunk.title)}</b> — '
