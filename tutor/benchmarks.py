@@ -36,14 +36,15 @@ def machine() -> str:
     machines differ by 2x and more, so each table says which it came from."""
     import os
 
-    cpu, flags = platform.processor() or platform.machine(), set()
+    from tutor.models import native_bf16
+
+    cpu = platform.processor() or platform.machine()
     info = Path("/proc/cpuinfo")
-    if info.exists():
-        pairs = (line.split(":", 1) for line in info.read_text().splitlines()[:40] if ":" in line)
-        fields = {key.strip(): value.strip() for key, value in pairs}
-        cpu = fields.get("model name") or cpu
-        flags = set(fields.get("flags", "").split())
-    bf16 = "native bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no native bf16"
+    if info.exists():  # Linux: the first processor's block names the model
+        first = info.read_text().split("\n\n", 1)[0]
+        pairs = (line.split(":", 1) for line in first.splitlines() if ":" in line)
+        cpu = {key.strip(): value.strip() for key, value in pairs}.get("model name") or cpu
+    bf16 = "native bf16" if native_bf16() else "no native bf16"
     return f"{cpu} ({bf16}), {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
