@@ -40,7 +40,7 @@ def test_retrieve_json_contract(data_dir: Path) -> None:
     done = offline_cli("retrieve", "How much memory does the KV cache use?", "--json", "--k", "2", data=data_dir)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["mode"] == "hybrid" and len(out["hits"]) == 2 and out["relevant"] is True
+    assert out["mode"] == "hybrid+rerank" and len(out["hits"]) == 2 and out["relevant"] is True
     hit = out["hits"][0]
     assert set(hit) == HIT_KEYS and hit["doc"] == "notes/kv.md"
     assert set(hit["scores"]) == {"bm25", "dense", "fused", "rerank"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -130,27 +131,36 @@ def test_shipped_reranker_canonical_scores(settings: Settings) -> None:
     assert scores == pytest.approx([0.0902, 0.0210], abs=2e-3)
 
 
-def test_rerank_blends_the_reranker_rank_with_the_fused_rank(small_index: Index, settings: Settings) -> None:
+def test_rerank_votes_with_bm25_and_dense(small_index: Index, settings: Settings) -> None:
+    """hybrid+rerank: a weighted RRF of the BM25, dense and reranker orders of the fused
+    candidates, with the fusion's weights and k."""
     question = "How does rotary position encoding work?"
 
-    def search(mode: RetrievalMode, weight: float = 0.4) -> list[Hit]:
+    def search(mode: RetrievalMode, weight: float = 1.0) -> list[Hit]:
         tuned = settings.model_copy(update={"rerank_weight": weight})
         return Retriever(tuned, small_index).search(question, mode=mode, k=4).hits
 
-    fused = {h.chunk.id: rank for rank, h in enumerate(search("hybrid"), 1)}
-    alone = search("hybrid+rerank", weight=1.0)
-    rerank = [h.scores.rerank for h in alone]
-    assert all(r is not None and 0.0 <= r <= 1.0 for r in rerank)
-    assert rerank == sorted(rerank, reverse=True)  # weight 1: the reranker's own order
-    by_rerank = {h.chunk.id: rank for rank, h in enumerate(alone, 1)}
-    assert [fused[h.chunk.id] for h in search("hybrid+rerank", weight=0.0)] == [1, 2, 3, 4]
+    def ranks(hits: list[Hit], score_of: Callable[[Hit], float | None]) -> dict[str, int]:
+        scored = sorted((h for h in hits if score_of(h) is not None), key=lambda h: score_of(h) or 0.0,
+                        reverse=True)
+        return {h.chunk.id: rank for rank, h in enumerate(scored, 1)}
 
-    blended = search("hybrid+rerank")
-    assert all(h.scores.fused is not None for h in blended)  # fusion ran before the reranker
-    k = settings.rerank_rrf_k
-    for hit in blended:
-        assert hit.score == pytest.approx(0.6 / (k + fused[hit.chunk.id]) + 0.4 / (k + by_rerank[hit.chunk.id]))
-    assert [h.score for h in blended] == sorted((h.score for h in blended), reverse=True)
+    voted = search("hybrid+rerank")
+    assert all(h.scores.fused is not None and h.scores.rerank is not None for h in voted)
+    assert all(0.0 <= (h.scores.rerank or 0.0) <= 1.0 for h in voted)
+    everyone = Retriever(settings.model_copy(update={"top_n": settings.rerank_k}), small_index).search(
+        question, mode="hybrid+rerank").hits  # the full candidate list the votes ranked
+    k = settings.rrf_k
+    lists = [(settings.bm25_weight, ranks(everyone, lambda h: h.scores.bm25)),
+             (settings.dense_weight, ranks(everyone, lambda h: h.scores.dense)),
+             (settings.rerank_weight, ranks(everyone, lambda h: h.scores.rerank))]
+    assert all(lists[2][1])  # the reranker scored every candidate
+    for hit in voted:
+        expected = sum(w / (k + r[hit.chunk.id]) for w, r in lists if hit.chunk.id in r)
+        assert hit.score == pytest.approx(expected)
+    assert [h.score for h in voted] == sorted((h.score for h in voted), reverse=True)
+    for hit in search("hybrid+rerank", weight=0.0):  # weight 0: BM25 and dense alone vote
+        assert hit.score == pytest.approx(sum(w / (k + r[hit.chunk.id]) for w, r in lists[:2] if hit.chunk.id in r))
 
 
 def test_training_writes_a_manifest(tiny_reranker: str) -> None:

@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path, help='JSON lines of {"id", "question"}; one result line each')
     p.add_argument("--k", type=int, default=None, help="passages to return (default TUTOR_TOP_N=5)")
     p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None,
-                   help="retrieval stages to run (default: TUTOR_MODE, hybrid)")
+                   help="retrieval stages to run (default: TUTOR_MODE, hybrid+rerank)")
     p.add_argument("--json", action="store_true", help="print JSON (the public contract, see README)")
     p.set_defaults(handler=cmd_retrieve)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qdrant_client import models
@@ -156,16 +156,26 @@ class Retriever:
         timings["rerank_ms"] = _ms(started)
         for hit, score in zip(hits, scores, strict=True):
             hit.scores.rerank = score
-        by_rerank = sorted(hits, key=lambda h: h.scores.rerank or 0.0, reverse=True)
-        w, k = self.settings.rerank_weight, self.settings.rerank_rrf_k
-        # A weighted RRF of the reranker's rank and the fused rank (hits arrive in fused
-        # order). Our reranker alone ranks worse than fusion but errs on other questions: on
-        # held-out questions the blend beats both, on gold it does not (docs/reranker.md).
-        # Weight 1 is the reranker alone.
-        for fused_rank, hit in enumerate(hits, 1):
-            hit.score = (1 - w) / (k + fused_rank)
-        for rerank_rank, hit in enumerate(by_rerank, 1):
-            hit.score += w / (k + rerank_rank)
+        s = self.settings
+        # The reranker votes as a third list beside BM25 and dense, with the fusion's weights
+        # and k, over the fused candidates: each list ranks, from 1, the candidates it scored
+        # (one a retriever did not return gets nothing from it, as in Qdrant's fusion; ranks
+        # from 0, as Qdrant counts, gave .836 instead of .841 held-out). Our reranker
+        # alone ranks worse than fusion but errs on other questions; on 150 held-out training
+        # questions this vote gives MRR@10 .839 against fusion's .803 and .824 for the
+        # reranker blended with the fused rank (docs/reranker.md).
+        votes: list[tuple[float, Callable[[Hit], float | None]]] = [
+            (s.bm25_weight, lambda h: h.scores.bm25),
+            (s.dense_weight, lambda h: h.scores.dense),
+            (s.rerank_weight, lambda h: h.scores.rerank),
+        ]
+        for hit in hits:
+            hit.score = 0.0
+        for weight, score_of in votes:
+            scored = [h for h in hits if score_of(h) is not None]
+            # sorted() is stable and hits arrive in fused order, so ties keep that order.
+            for rank, hit in enumerate(sorted(scored, key=lambda h: score_of(h) or 0.0, reverse=True), 1):
+                hit.score += weight / (s.rrf_k + rank)
         return sorted(hits, key=lambda h: h.score, reverse=True)[:top_n]
 
 
