@@ -162,7 +162,7 @@ class Retriever:
         # (one a retriever did not return gets nothing from it, as in Qdrant's fusion; ranks
         # from 0, as Qdrant counts, gave .836 instead of .841 held-out). Our reranker
         # alone ranks worse than fusion but errs on other questions; on 150 held-out training
-        # questions this vote gives MRR@10 .839 against fusion's .803 and .824 for the
+        # questions this vote gives MRR@10 .841 against fusion's .803 and .824 for the
         # reranker blended with the fused rank (docs/reranker.md).
         votes: list[tuple[float, Callable[[Hit], float | None]]] = [
             (s.bm25_weight, lambda h: h.scores.bm25),
