@@ -163,6 +163,21 @@ def test_rerank_votes_with_bm25_and_dense(small_index: Index, settings: Settings
         assert hit.score == pytest.approx(sum(w / (k + r[hit.chunk.id]) for w, r in lists[:2] if hit.chunk.id in r))
 
 
+def test_only_the_fused_head_is_reranked(small_index: Index, settings: Settings) -> None:
+    """The reranker reads the fused top rerank_k; the rest follow in fused order, unscored, so
+    a longer list extends a shorter one (an answer reads the passages the evaluation scores)."""
+    question = "How does rotary position encoding work?"
+    two = Retriever(settings.model_copy(update={"rerank_k": 2}), small_index)
+    fused = [h.chunk.id for h in two.search(question, mode="hybrid", k=4).hits]
+    hits = two.search(question, k=4).hits
+    assert len(fused) == len(hits) == 4
+    assert [h.scores.rerank is not None for h in hits] == [True, True, False, False]
+    ids = [h.chunk.id for h in hits]
+    assert set(ids[:2]) == set(fused[:2]) and ids[2:] == fused[2:]
+    for k in (1, 2, 3):
+        assert [h.chunk.id for h in two.search(question, k=k).hits] == ids[:k]
+
+
 def test_training_writes_a_manifest(tiny_reranker: str) -> None:
     import json
 

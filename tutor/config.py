@@ -94,16 +94,18 @@ class Settings(BaseSettings):
     max_file_mb: float = 20.0
 
     # Retrieval
-    # hybrid+rerank: MRR@10 above hybrid on the held-out training questions (.841 vs .803),
-    # the source pages (.874 vs .795) and, narrowly, the gold set (.884 vs .881) for ~0.25 s
-    # more a question on 2 cores (README "Reranker status").
+    # hybrid+rerank: MRR@10 above hybrid on the held-out training questions (.845 vs .803),
+    # the source pages (.869 vs .795) and the gold set (.901 vs .881; BM25 alone .891) for
+    # ~0.13 s more a question on 2 cores (README "Reranker status").
     mode: RetrievalMode = Field("hybrid+rerank", description="Retrieval stages: bm25 | dense | hybrid | hybrid+rerank.")
     dense_k: int = 30
     sparse_k: int = 30
     fused_k: int = Field(20, description="Fused candidates mined per question to train the reranker.")
-    # 10, not 20: half the reranking time, and hybrid's recall@10 on gold is .948, so few
-    # answers lie below (measured with session 7's blend, held-out MRR@10 .824 either way).
-    rerank_k: int = Field(10, ge=1, description="hybrid+rerank: fused candidates the cross-encoder reads.")
+    # Held-out MRR@10 (150 reranker-training questions, never gold) by candidates reranked:
+    # 3 → .836, 4 → .845, 5 → .845, 6 → .839, 8 → .842, 10 → .841, and the time grows with
+    # each. 5 = top_n: the reranker reorders the list a learner sees (docs/reranker.md).
+    rerank_k: int = Field(5, ge=1, description="hybrid+rerank: fused candidates the cross-encoder reads "
+                          "(the rest follow in fused order).")
     top_n: int = 5
     # Qdrant ranks from 0 (its k = 61 is the RRF paper's 60). k = 2, Qdrant's default, gave
     # the best MRR on the reranker-training questions (tuned there, never on eval/gold).
