@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # Retrieval
     # hybrid+rerank: MRR@10 above hybrid on the held-out training questions (.845 vs .803),
     # the source pages (.869 vs .795) and the gold set (.901 vs .881; BM25 alone .891) for
-    # ~0.13 s more a question on 2 cores (README "Reranker status").
+    # ~0.14 s more a question on 2 cores (README "Reranker status").
     mode: RetrievalMode = Field("hybrid+rerank", description="Retrieval stages: bm25 | dense | hybrid | hybrid+rerank.")
     dense_k: int = 30
     sparse_k: int = 30

@@ -93,7 +93,7 @@ class Retriever:
 
     def _candidates(self, text: str, mode: RetrievalMode, top_n: int, timings: dict[str, float]) -> list[Hit]:
         s = self.settings
-        # The reranker reads more candidates than it keeps.
+        # The reranker reads its rerank_k candidates even when fewer hits are asked for.
         listed = max(s.rerank_k, top_n) if mode == "hybrid+rerank" else top_n
         requests: dict[str, models.QueryRequest] = {}
         started = time.perf_counter()
