@@ -156,11 +156,13 @@ class Retriever:
         # So reranking costs the same for any k, and a longer list extends a shorter one: the
         # passages an answer reads (the first few of a top_n search) are the ones the
         # evaluation's 10-deep search scores.
-        hits, tail = hits[: s.rerank_k], hits[s.rerank_k :]
+        for hit in hits:
+            hit.score = 0.0  # the tail's stays 0: below every voted hit, as it is placed
+        head, tail = hits[: s.rerank_k], hits[s.rerank_k :]
         started = time.perf_counter()
-        scores = rerank_scores(load_reranker(s), text, [h.chunk for h in hits])
+        scores = rerank_scores(load_reranker(s), text, [h.chunk for h in head])
         timings["rerank_ms"] = _ms(started)
-        for hit, score in zip(hits, scores, strict=True):
+        for hit, score in zip(head, scores, strict=True):
             hit.scores.rerank = score
         # The reranker votes as a third list beside BM25 and dense, with the fusion's weights
         # and k, over the fused candidates: each list ranks, from 1, the candidates it scored
@@ -174,16 +176,12 @@ class Retriever:
             (s.dense_weight, lambda h: h.scores.dense),
             (s.rerank_weight, lambda h: h.scores.rerank),
         ]
-        for hit in hits:
-            hit.score = 0.0
         for weight, score_of in votes:
-            scored = [h for h in hits if score_of(h) is not None]
+            scored = [h for h in head if score_of(h) is not None]
             # sorted() is stable and hits arrive in fused order, so ties keep that order.
             for rank, hit in enumerate(sorted(scored, key=lambda h: score_of(h) or 0.0, reverse=True), 1):
                 hit.score += weight / (s.rrf_k + rank)
-        for hit in tail:
-            hit.score = 0.0  # below every voted hit, as it is placed
-        return (sorted(hits, key=lambda h: h.score, reverse=True) + tail)[:top_n]
+        return (sorted(head, key=lambda h: h.score, reverse=True) + tail)[:top_n]
 
 
 def rerank_scores(model: object, question: str, chunks: Sequence[Chunk]) -> list[float]:
