@@ -3,10 +3,15 @@
 A hit is relevant when it comes from a reference passage: the same file, and the reference
 section anywhere on the hit's heading path (a reference to a `##` concept is answered by
 its `###` parts too).
+
+Every case belongs to a split (eval/README.md): `dev` may be tuned on, `test` never is.
+`assign_splits` is the seeded, stratified rule that split the cases written before it
+(g-001 to g-163); cases written after the split carry `"split": "test"` by hand.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -20,6 +25,10 @@ from tutor.errors import TutorError
 from tutor.records import Hit
 
 CaseKind = Literal["in_scope", "multi_section", "out_of_scope", "adversarial"]
+Split = Literal["dev", "test"]
+
+SPLIT_SEED = 22  # the seed `assign_splits` used for g-001 .. g-163 (issue 22)
+LAST_PRE_SPLIT_ID = "g-163"  # the last case that existed when the split was made
 
 
 class Passage(BaseModel):
@@ -38,6 +47,9 @@ class GoldCase(BaseModel):
     level: Literal["fundamental", "applied", "hard"]
     kind: CaseKind
     from_bank: str | None = None  # the question-bank id this case restates, if any
+    # dev may be tuned on (weights, thresholds, prompts, guard patterns); test never: no
+    # setting is chosen by looking at test numbers, and test numbers are only reported.
+    split: Split = "dev"
 
 
 def load_gold(path: Path) -> list[GoldCase]:
@@ -50,6 +62,45 @@ def load_gold(path: Path) -> list[GoldCase]:
         except (json.JSONDecodeError, ValidationError) as exc:
             raise TutorError(f"{path}:{number}: invalid gold case ({exc})") from exc
     return cases
+
+
+def _rank(seed: int, key: str) -> str:
+    return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+
+
+def assign_splits(cases: Sequence[GoldCase], seed: int = SPLIT_SEED) -> dict[str, Split]:
+    """A seeded dev/test assignment, stratified by kind and by topic.
+
+    Kinds are taken largest first, and within a kind each topic's cases, ordered by a hash
+    of the seed and the id, alternate between dev and test. A group of odd size gives its
+    extra case to the split its topic has fewer of so far, else to the split its kind has
+    fewer of, else to a seeded coin. So every (kind, topic) group is halved to within one
+    case, and each topic and each kind is close to 50/50. No `random` module: the hash
+    makes the result the same on every Python version."""
+    splits: tuple[Split, Split] = ("dev", "test")
+    out: dict[str, Split] = {}
+    per_topic: dict[str, list[int]] = {}
+    kinds = sorted({c.kind for c in cases}, key=lambda k: (-sum(c.kind == k for c in cases), k))
+    for kind in kinds:
+        per_kind = [0, 0]
+        for topic in sorted({c.topic for c in cases if c.kind == kind}):
+            group = sorted(
+                (c for c in cases if c.kind == kind and c.topic == topic),
+                key=lambda c: _rank(seed, c.id),
+            )
+            have = per_topic.setdefault(topic, [0, 0])
+            if have[0] != have[1]:
+                first = int(have[1] < have[0])
+            elif per_kind[0] != per_kind[1]:
+                first = int(per_kind[1] < per_kind[0])
+            else:
+                first = int(_rank(seed, f"{kind}/{topic}"), 16) % 2
+            for i, case in enumerate(group):
+                side = (first + i) % 2
+                out[case.id] = splits[side]
+                have[side] += 1
+                per_kind[side] += 1
+    return out
 
 
 def is_relevant(hit: Hit, passages: Sequence[Passage]) -> bool:
