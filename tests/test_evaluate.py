@@ -21,7 +21,7 @@ import tutor.evaluate as evaluate
 from tutor.answer import NOT_COVERED
 from tutor.cli import main
 from tutor.config import REPO_DIR, Settings
-from tutor.eval_gate import Thresholds, check, diff, load_thresholds, render_diff
+from tutor.eval_gate import Gate, Thresholds, Tolerances, check, diff, load_thresholds, render_diff
 from tutor.eval_metrics import Metric
 from tutor.eval_report import baseline_readme_table, render_report, write_report
 from tutor.evaluate import EvalOptions, Evaluation, GoldSet, Run, llm_sample, load_run, write_run
@@ -168,7 +168,8 @@ def test_a_failing_judge_leaves_the_metric_not_computed(tiny: Settings) -> None:
     m = {x.name: x for x in out.summary.metrics}
     assert m["faithfulness"].value is None and "judge failed" in m["faithfulness"].note
     assert m["llm_context_precision"].value == 1.0
-    checks, _ = check(out.summary, Thresholds({"faithfulness": 0.5, "hit_at_5": 0.5}))
+    checks, _ = check(out.summary, Thresholds({"faithfulness": Gate(0.5, 1), "hit_at_5": Gate(0.5, 1)},
+                                              Tolerances(0.02)))
     failed = [c for c in checks if not c.passed]
     assert [c.metric for c in failed] == ["faithfulness"] and "judge failed" in failed[0].note
 
@@ -178,7 +179,8 @@ def test_results_round_trip_and_the_report_says_what_ran(run: Run, tmp_path: Pat
     assert load_run(tmp_path) == run
     lines = (tmp_path / "per_case.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["in_llm_sample"] for line in lines] == [True, True, False, False]
-    checks, notes = check(run.summary, Thresholds({"hit_at_5": 0.9}))
+    assert run.config["options"]["split"] == "all" == run.summary.split
+    checks, notes = check(run.summary, Thresholds({"hit_at_5": Gate(0.9, 1)}, Tolerances(0.02)))
     report = write_report(run, tmp_path, checks, notes).read_text(encoding="utf-8")
     assert "judged by **openai-compatible: served-model" in report and "Gate: passed" in report
     assert "| bm25 |" in report and "Whole corpus in the prompt: ran" in report
@@ -188,12 +190,17 @@ def test_results_round_trip_and_the_report_says_what_ran(run: Run, tmp_path: Pat
 
 def test_thresholds_file_and_judge_scoping(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "thresholds.toml"
-    path.write_text('[gold]\nhit_at_5 = 0.9\nmissing_metric = 0.1\n'
-                    '[gold.judged."another-judge @ http://x"]\nfaithfulness = 0.99\n', encoding="utf-8")
-    checks, notes = check(run.summary, load_thresholds(path, "gold"))
+    path.write_text('[tolerances]\ndefault = 0.02\n[gold]\nhit_at_5 = { minimum = 0.9, n = 1 }\n'
+                    'missing_metric = { minimum = 0.1, n = 1 }\n'
+                    '[gold.judged."another-judge @ http://x"]\nfaithfulness = { minimum = 0.99, n = 1 }\n',
+                    encoding="utf-8")
+    thresholds = load_thresholds(path, "gold")
+    assert thresholds is not None
+    checks, notes = check(run.summary, thresholds)
     assert {c.metric: c.passed for c in checks} == {"hit_at_5": True, "missing_metric": False}
     assert notes and "another-judge" in notes[0]  # a judge's thresholds never gate another judge
-    path.write_text("[gold]\nhit_at_5 = 'high'\n", encoding="utf-8")
+    path.write_text("[tolerances]\ndefault = 0.02\n[gold]\nhit_at_5 = { minimum = 'high', n = 1 }\n",
+                    encoding="utf-8")
     with pytest.raises(Exception, match="must be a number"):
         load_thresholds(path, "gold")
 
@@ -245,7 +252,8 @@ def test_cli_check_fails_below_a_threshold_and_says_which(tiny: Settings, tmp_pa
     monkeypatch.setenv("TUTOR_LLM_BASE_URL", tiny.llm_base_url)
     monkeypatch.setenv("TUTOR_LLM_MODEL", MODEL)
     thresholds = tmp_path / "t.toml"
-    thresholds.write_text("[gold]\nhit_at_5 = 0.5\nhit_at_1 = 1.01\n", encoding="utf-8")
+    thresholds.write_text("[tolerances]\ndefault = 0.02\n[gold]\nhit_at_5 = { minimum = 0.5, n = 1 }\n"
+                          "hit_at_1 = { minimum = 1.01, n = 1 }\n", encoding="utf-8")
     code = main(["--data-dir", str(tiny.data_dir), "eval", "--mode", "hybrid", "--llm-cases", "0",
                  "--run", "cli", "--check", "--thresholds", str(thresholds)])
     out = capsys.readouterr()

@@ -1,6 +1,12 @@
 """The evaluation gate: minimums from `eval/thresholds.toml` (`tutor eval --check`), and what
 moved between two runs, per metric and per case (`tutor eval --diff baseline`).
 
+A gate that cannot fail proves nothing, so `--check` fails when a gated metric is below its
+minimum, rests on fewer cases than its declared minimum n (judge failures do not count as
+cases), was scored on too small a share of the cases it was tried on, or dropped by more than
+the stated tolerance against the run given with `--diff`; and it refuses a gold set that has
+no thresholds at all.
+
 LLM-judged numbers belong to their judge: thresholds for them are kept per judge id, and a
 diff never compares judged numbers of two different judges.
 """
@@ -9,81 +15,228 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from tutor.errors import InputError
+from tutor.eval_metrics import Metric
 from tutor.evaluate import EVAL_DIR, CaseResult, Run, Summary
 from tutor.ragas_metrics import JUDGED_METRICS
 
 THRESHOLDS = EVAL_DIR / "thresholds.toml"
 _TOLERANCE = 1e-4  # changes smaller than the 4 decimals a summary keeps are not movement
+_EPSILON = 1e-9  # float slack when a value equals its limit
 _LOCATIONS = {"data_dir", "corpus_dir", "models_dir"}  # where files live differs per checkout: not a change
+_SHARED = "tolerances"  # the table of tolerances, top level (every set) or inside a set's table
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One gated metric, as `name = { minimum = 0.94, n = 100 }` in thresholds.toml."""
+
+    minimum: float
+    n: int  # computed on fewer (cases, answers, citations: the metric's unit) fails
+    coverage: float = 0.0  # the share of attempted cases that must be scored (judge failures)
+    if_interval_excludes_zero: bool = False  # gated only when the 95 % interval excludes 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerances:
+    """The most a metric may worsen against the `--diff` run before `--check` fails."""
+
+    default: float
+    per_metric: dict[str, float] = field(default_factory=dict)
+
+    def of(self, metric: str) -> float:
+        return self.per_metric.get(metric, self.default)
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    minimums: dict[str, float]  # metric -> lowest passing value
-    judged: dict[str, dict[str, float]] = field(default_factory=dict)  # judge id -> minimums
+    gates: dict[str, Gate]  # metric -> its gate
+    tolerances: Tolerances
+    judged: dict[str, dict[str, Gate]] = field(default_factory=dict)  # judge id -> gates
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
     metric: str
-    minimum: float
+    gate: Gate
     value: float | None
     passed: bool
     note: str = ""
+    gated: bool = True  # False: the gate did not apply to this run (the note says why)
 
 
 def is_judged(metric: str) -> bool:
     return metric.removeprefix("whole_corpus_") in JUDGED_METRICS
 
 
-def load_thresholds(path: Path, gold_set: str) -> Thresholds:
+def load_thresholds(path: Path, gold_set: str) -> Thresholds | None:
+    """The gold set's thresholds, or None when the file has no table for it."""
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get(gold_set, {})
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"Cannot read the thresholds at {path}: {exc}.") from exc
+    table = dict(tables.get(gold_set, {}))
     judged = table.pop("judged", {})
+    own = table.pop(_SHARED, {})
+    if not table and not judged:
+        return None
+    where = f"{path} [{gold_set}]"
+    if not isinstance(own, dict) or not isinstance(tables.get(_SHARED, {}), dict):
+        raise InputError(f"{where}: tolerances go in a table: [{_SHARED}] or [{gold_set}.{_SHARED}].")
+    # The top-level [tolerances] serve every set; a set's own [<set>.tolerances] override them.
+    tolerances = {**tables.get(_SHARED, {}), **own}
+    if "default" not in tolerances:
+        raise InputError(f"{where}: state how far a metric may drop against `--diff`: a `default` in "
+                         f"[{_SHARED}] or [{gold_set}.{_SHARED}], and per-metric overrides there.")
+    return Thresholds(
+        gates={name: _gate(where, name, spec) for name, spec in table.items()},
+        tolerances=Tolerances(_number(where, "tolerances.default", tolerances.pop("default")),
+                              {k: _number(where, f"tolerances.{k}", v) for k, v in tolerances.items()}),
+        judged={judge: {name: _gate(where, name, spec) for name, spec in gates.items()}
+                for judge, gates in judged.items()},
+    )
+
+
+def _gate(where: str, name: str, spec: Any) -> Gate:
+    if not isinstance(spec, dict) or "minimum" not in spec or "n" not in spec:
+        raise InputError(f"{where}: give {name} its minimum and the fewest cases it may rest on, "
+                         f"e.g. {name} = {{ minimum = 0.9, n = 100 }}.")
+    known = {f.name for f in fields(Gate)}
+    if set(spec) - known:
+        raise InputError(f"{where}: {name} has unknown keys {sorted(set(spec) - known)}; "
+                         f"known: {', '.join(sorted(known))}.")
+    if not isinstance(spec["n"], int) or spec["n"] < 1:
+        raise InputError(f"{where}: {name}.n must be a whole number of cases, at least 1.")
+    return Gate(_number(where, f"{name}.minimum", spec["minimum"]), spec["n"],
+                _number(where, f"{name}.coverage", spec.get("coverage", 0.0)),
+                bool(spec.get("if_interval_excludes_zero", False)))
+
+
+def _number(where: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{where}: {key} must be a number, not {value!r}.")
+    return float(value)
+
+
+def missing_thresholds(path: Path, gold_set: str) -> str:
+    """Why `--check` refuses a set without thresholds, and how to give it some."""
     try:
-        return Thresholds({k: float(v) for k, v in table.items()},
-                          {j: {k: float(v) for k, v in m.items()} for j, m in judged.items()})
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"{path}: every threshold under [{gold_set}] must be a number ({exc}).") from exc
+        sets = [name for name in tomllib.loads(path.read_text(encoding="utf-8")) if name != _SHARED]
+    except (OSError, tomllib.TOMLDecodeError):
+        sets = []
+    have = f" (it has tables for: {', '.join(sets)})" if sets else ""
+    return (f"No thresholds for gold set `{gold_set}` in {path}{have}, so `--check` has nothing to gate: "
+            f"add a [{gold_set}] table with a line per gated metric, e.g. `hit_at_5 = {{ minimum = 0.9, n = 20 }}` "
+            "(a run's summary.json value minus a margin, and the fewest cases it may rest on), "
+            "or run without --check.")
 
 
 def check(summary: Summary, thresholds: Thresholds) -> tuple[list[Check], list[str]]:
-    """Every thresholded metric checked, and notes on thresholds that did not apply.
+    """Every gated metric checked, and notes on thresholds that did not apply.
 
-    A metric that was not computed fails: a gate cannot vouch for a number it does not have.
+    A metric that was not computed, or rests on too few cases, fails: a gate cannot vouch for
+    a number it does not have, nor for one that a single case decides.
     """
-    wanted = dict(thresholds.minimums)
+    wanted = dict(thresholds.gates)
     notes = []
-    for judge, minimums in thresholds.judged.items():
+    for judge, gates in thresholds.judged.items():
         if summary.judge_id is None or judge == summary.judge_id:
-            wanted.update(minimums)
+            wanted.update(gates)
         else:
             notes.append(f"thresholds for judge {judge} not applied: this run was judged by "
                          f"{summary.judge_id}")
-    checks = []
-    for name, minimum in wanted.items():
-        metric = summary.metric(name)
-        if metric is None or metric.value is None:
-            why = metric.note if metric else "not computed: this run has no such metric"
-            checks.append(Check(name, minimum, None, False, why))
-        else:
-            checks.append(Check(name, minimum, metric.value, metric.value >= minimum - 1e-9))
-    return checks, notes
+    return [_check(name, gate, summary.metric(name)) for name, gate in wanted.items()], notes
+
+
+def _check(name: str, gate: Gate, metric: Metric | None) -> Check:
+    if metric is None:
+        hint = " (it needs --ablation)" if name.startswith("rerank_margin") else ""
+        return Check(name, gate, None, False, f"not computed: this run has no such metric{hint}")
+    if metric.value is None:
+        return Check(name, gate, None, False, metric.note)
+    value = metric.value
+    if not metric.higher_is_better:
+        return Check(name, gate, value, False, "lower is better, so a minimum cannot gate it: "
+                     "a rise is caught by --diff's tolerance")
+    counted = f"{metric.n} of {metric.tried} {metric.unit}".rstrip()
+    if metric.n < gate.n:
+        return Check(name, gate, value, False, f"computed on {counted}, needs ≥ {gate.n}")
+    if metric.n < gate.coverage * metric.tried - _EPSILON:
+        return Check(name, gate, value, False, f"scored on {counted}, needs ≥ {gate.coverage:.0%} of them"
+                     f"{'; ' + metric.note if metric.note else ''}")
+    if gate.if_interval_excludes_zero and (metric.low is None or metric.high is None
+                                           or metric.low <= 0 <= metric.high):
+        shown = "not recorded" if metric.low is None else f"[{metric.low:g}, {metric.high:g}] includes zero"
+        return Check(name, gate, value, True, f"not gated: its 95 % interval {shown}", gated=False)
+    return Check(name, gate, value, value >= gate.minimum - _EPSILON)
 
 
 def render_checks(checks: Sequence[Check], notes: Sequence[str]) -> str:
     lines = []
     for c in checks:
         shown = "not computed" if c.value is None else f"{c.value:.4f}"
-        status = "ok  " if c.passed else "FAIL"
-        lines.append(f"{status} {c.metric}: {shown} (minimum {c.minimum:g}){' - ' + c.note if c.note else ''}")
+        status = "skip" if not c.gated else "ok  " if c.passed else "FAIL"
+        limits = f"minimum {c.gate.minimum:g}, n ≥ {c.gate.n}"
+        lines.append(f"{status} {c.metric}: {shown} ({limits}){' - ' + c.note if c.note else ''}")
     return "\n".join(lines + [f"note: {n}" for n in notes])
+
+
+# -- regressions against an earlier run --------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Regression:
+    metric: str
+    old: float
+    new: float | None
+    tolerance: float
+    note: str = ""
+
+
+def ensure_comparable(old: Summary, gold_set: str, split: str) -> None:
+    """Numbers of two runs compare only over the same cases."""
+    if old.gold_set != gold_set:
+        raise InputError(f"Cannot compare a {old.gold_set} run with a {gold_set} run.")
+    if old.split != split:
+        raise InputError(f"Cannot compare a run over the {old.split} split with one over the {split} split: "
+                         f"diff against a run of the {split} split.")
+
+
+def _compared(metric: str, old: Summary, new: Summary) -> bool:
+    return not (is_judged(metric) and old.judge_id and new.judge_id and old.judge_id != new.judge_id)
+
+
+def regressions(old: Summary, new: Summary, tolerances: Tolerances) -> list[Regression]:
+    """Every metric of `old`, gated or not, that worsened by more than its tolerance in `new`
+    (a drop; a rise for lower-is-better ones), or that `new` no longer computes."""
+    ensure_comparable(old, new.gold_set, new.split)
+    out = []
+    for before in old.metrics:
+        if before.value is None or not _compared(before.name, old, new):
+            continue
+        after = new.metric(before.name)
+        allowed = tolerances.of(before.name)
+        if after is None or after.value is None:
+            out.append(Regression(before.name, before.value, None, allowed,
+                                  after.note if after else "not in this run"))
+            continue
+        worse = before.value - after.value if after.higher_is_better else after.value - before.value
+        if worse > allowed + _EPSILON:
+            out.append(Regression(before.name, before.value, after.value, allowed))
+    return out
+
+
+def render_regressions(found: Sequence[Regression], against: str) -> str:
+    if not found:
+        return f"No metric worsened beyond its tolerance against {against}."
+    lines = [f"Worse than {against} beyond tolerance (eval/thresholds.toml):"]
+    for r in found:
+        now = (r.note or "not computed") if r.new is None else f"{r.new:.4f} ({r.new - r.old:+.4f})"
+        lines.append(f"- {r.metric}: {r.old:.4f} → {now}, tolerance {r.tolerance:g}")
+    return "\n".join(lines)
 
 
 # -- diff ---------------------------------------------------------------------------------
@@ -106,14 +259,13 @@ class Diff:
 
 
 def diff(old: Run, new: Run) -> Diff:
-    if old.summary.gold_set != new.summary.gold_set:
-        raise InputError(f"Cannot compare a {old.summary.gold_set} run with a {new.summary.gold_set} run.")
+    ensure_comparable(old.summary, new.summary.gold_set, new.summary.split)
     same_judge = old.summary.judge_id == new.summary.judge_id
     changes = []
     for metric in new.summary.metrics:
         before = old.summary.metric(metric.name)
         old_value = before.value if before else None
-        if is_judged(metric.name) and not same_judge and old.summary.judge_id and new.summary.judge_id:
+        if not _compared(metric.name, old.summary, new.summary):
             changes.append(MetricChange(metric.name, old_value, metric.value,
                                         f"not compared: judged by {old.summary.judge_id} vs {new.summary.judge_id}"))
         elif old_value is None or metric.value is None:

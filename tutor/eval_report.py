@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tutor.benchmarks import README, replace_section
-from tutor.eval_gate import THRESHOLDS, Check, Thresholds, load_thresholds
+from tutor.eval_gate import (
+    THRESHOLDS,
+    Check,
+    Gate,
+    Regression,
+    Thresholds,
+    load_thresholds,
+    render_regressions,
+)
+from tutor.eval_metrics import RESAMPLES
 from tutor.evaluate import BASELINE, RESULTS_DIR, CaseResult, Metric, Run, Summary, load_run
 
 _SHOWN = ("hit_at_1", "hit_at_5", "mrr_at_10", "precision_at_5", "recall_at_10")
@@ -18,6 +27,24 @@ def _value(metric: Metric) -> str:
     return "not computed" if metric.value is None else f"{metric.value:.3f}"
 
 
+def _interval(metric: Metric) -> str:
+    # Summaries written before intervals were recorded (an older baseline) have none.
+    return "" if metric.low is None or metric.high is None else f"{metric.low:.3f}–{metric.high:.3f}"
+
+
+def _limits(gate: Gate) -> str:
+    only = ", if its interval excludes 0" if gate.if_interval_excludes_zero else ""
+    share = f", {gate.coverage:.0%} scored" if gate.coverage else ""
+    return f"{gate.minimum:g} (n ≥ {gate.n}{share}{only})"
+
+
+def _intervals_line(seed: int | None) -> str:
+    seeded = f", seed {seed}" if seed is not None else ""
+    return (f"Intervals: 95 % percentile bootstrap over the cases each metric rests on ({RESAMPLES} "
+            f"resamples{seeded}); n counts what the metric averages over, \"k of m\" where m were tried "
+            "and only k scored. A wide interval is what a small n can show.")
+
+
 def _judge_line(summary: Summary) -> str:
     if summary.judge_id is None:
         return "No LLM-judged metrics in this run (no answered case in the LLM sample)."
@@ -25,14 +52,22 @@ def _judge_line(summary: Summary) -> str:
             "compare them only with runs judged by the same id.")
 
 
+def _verdict(check: Check, metric: Metric) -> str:
+    if not check.gated:
+        return "not gated"
+    why = check.note if check.note != metric.note else ""  # the metric's own note is in its row already
+    return "✅" if check.passed else f"❌ {why}".rstrip()
+
+
 def metrics_table(summary: Summary, checks: Sequence[Check] = ()) -> list[str]:
-    minimums = {c.metric: c for c in checks}
-    lines = ["| group | metric | value | n | minimum | what it measures |", "|---|---|---|---|---|---|"]
+    gated = {c.metric: c for c in checks}
+    lines = ["| group | metric | value | 95 % interval | n | minimum | what it measures |",
+             "|---|---|---|---|---|---|---|"]
     for m in summary.metrics:
-        check = minimums.get(m.name)
-        gate = "" if check is None else f"{check.minimum:g} {'✅' if check.passed else '❌'}"
-        about = m.about + (f" ({m.note})" if m.note else "")
-        lines.append(f"| {m.group} | `{m.name}` | {_value(m)} | {m.n} | {gate} | {about} |")
+        check = gated.get(m.name)
+        gate = "" if check is None else f"{_limits(check.gate)} {_verdict(check, m)}"
+        about = m.about + ("" if m.higher_is_better else "; lower is better") + (f" ({m.note})" if m.note else "")
+        lines.append(f"| {m.group} | `{m.name}` | {_value(m)} | {_interval(m)} | {m.count()} | {gate} | {about} |")
     return lines
 
 
@@ -47,12 +82,15 @@ def _ablation_table(summary: Summary) -> list[str]:
     return lines
 
 
-def render_report(run: Run, checks: Sequence[Check], notes: Sequence[str]) -> str:
+def render_report(run: Run, checks: Sequence[Check], notes: Sequence[str],
+                  regressions: Sequence[Regression] | None = None, against: str = "") -> str:
+    """The run's report; `regressions` (None: no `--diff` run) count against the gate."""
     s = run.summary
     failed = [c for c in checks if not c.passed]
     lines = [
         f"# Evaluation `{s.run}`", "",
-        f"Gold set **{s.gold_set}** ({s.cases} cases), retrieval mode **{s.mode}**, started {s.started}.",
+        f"Gold set **{s.gold_set}** ({s.cases} cases, split {s.split}), retrieval mode **{s.mode}**, "
+        f"started {s.started}.",
         f"Answers by: {s.answer_backend or 'no LLM call in this run'}.", _judge_line(s), "",
         f"What ran where: retrieval and non-LLM metrics on all {s.cases} cases; the full pipeline on "
         f"every case that should be refused (it calls the LLM only above the relevance floor) and on "
@@ -61,10 +99,16 @@ def render_report(run: Run, checks: Sequence[Check], notes: Sequence[str]) -> st
         "Time (s): " + ", ".join(f"{k} {v:g}" for k, v in s.seconds.items()), "",
     ]
     if checks:
-        lines += [f"**Gate: {'FAILED' if failed else 'passed'}** "
-                  f"({len(checks) - len(failed)}/{len(checks)} thresholds met).", ""]
+        gated = [c for c in checks if c.gated]
+        skipped = f"; {len(checks) - len(gated)} not gated, see below" if len(gated) < len(checks) else ""
+        worse = f"; {len(regressions)} metric(s) worse than {against} beyond tolerance" if regressions else ""
+        lines += [f"**Gate: {'FAILED' if failed or regressions else 'passed'}** "
+                  f"({len(gated) - len(failed)}/{len(gated)} thresholds met{skipped}{worse}).", ""]
         lines += [f"- {n}" for n in notes] + ([""] if notes else [])
-    lines += ["## Metrics", "", *metrics_table(s, checks), ""]
+    if regressions is not None:
+        lines += [render_regressions(regressions, against), ""]
+    lines += ["## Metrics", "", _intervals_line(run.config.get("options", {}).get("seed")), "",
+              *metrics_table(s, checks), ""]
     if s.ablation:
         lines += ["## Ablation", "", "Same gold cases, same index, one retrieval mode per row.", "",
                   *_ablation_table(s), "", "![ablation](ablation.png)", ""]
@@ -107,12 +151,13 @@ def _cases_to_read(cases: Sequence[CaseResult]) -> list[str]:
     return lines
 
 
-def write_report(run: Run, folder: Path, checks: Sequence[Check], notes: Sequence[str]) -> Path:
+def write_report(run: Run, folder: Path, checks: Sequence[Check], notes: Sequence[str],
+                 regressions: Sequence[Regression] | None = None, against: str = "") -> Path:
     _plot_topics(run.summary, folder / "per_topic.png")
     if run.summary.ablation:
         _plot_ablation(run.summary, folder / "ablation.png")
     path = folder / "report.md"
-    path.write_text(render_report(run, checks, notes), encoding="utf-8")
+    path.write_text(render_report(run, checks, notes, regressions, against), encoding="utf-8")
     return path
 
 
@@ -156,7 +201,7 @@ def _plot_ablation(summary: Summary, path: Path) -> None:
 
 def console_summary(summary: Summary) -> str:
     width = max(len(m.name) for m in summary.metrics)
-    lines = [f"{m.name:<{width}}  {_value(m):>12}  n={m.n}{'  ' + m.note if m.note else ''}"
+    lines = [f"{m.name:<{width}}  {_value(m):>12}  {_interval(m):>11}  n={m.count()}{'  ' + m.note if m.note else ''}"
              for m in summary.metrics]
     if summary.ablation:
         lines.append("")
@@ -165,18 +210,21 @@ def console_summary(summary: Summary) -> str:
     return "\n".join(lines + ["", _judge_line(summary).replace("**", "")])
 
 
-def readme_table(summary: Summary, thresholds: Thresholds) -> str:
+def readme_table(summary: Summary, thresholds: Thresholds | None) -> str:
     """The README's evaluation section body, from the committed baseline's summary."""
-    minimums = {**thresholds.minimums, **thresholds.judged.get(summary.judge_id or "", {})}
+    gates = {} if thresholds is None else {**thresholds.gates, **thresholds.judged.get(summary.judge_id or "", {})}
     lines = [
         f"Baseline `{(RESULTS_DIR / BASELINE).relative_to(RESULTS_DIR.parents[1])}/` (run {summary.started}; "
         f"{summary.cases} gold cases, mode {summary.mode}, {len(summary.llm_cases)} answered by the LLM; "
         f"judge: {summary.judge_name or 'none'}). Generated from its `summary.json`.", "",
-        "| metric | baseline | CI minimum | n |", "|---|---|---|---|",
+        "| metric | baseline | 95 % interval | n | CI minimum |", "|---|---|---|---|---|",
     ]
     for m in summary.metrics:
-        minimum = minimums.get(m.name)
-        lines.append(f"| `{m.name}` | {_value(m)} | {'' if minimum is None else f'{minimum:g}'} | {m.n} |")
+        gate = gates.get(m.name)
+        lines.append(f"| `{m.name}` | {_value(m)} | {_interval(m)} | {m.count()} | "
+                     f"{'' if gate is None else _limits(gate)} |")
+    if any(m.value is not None and m.low is None for m in summary.metrics):
+        lines += ["", "This baseline predates recorded intervals: the next `tutor eval --baseline` adds them."]
     if summary.ablation:
         lines += ["", *_ablation_table(summary)]
     lines += ["", f"Whole corpus in the prompt: {summary.whole_corpus}."]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import TypeAdapter
 
@@ -74,9 +74,19 @@ GOLD_SETS = {
 }
 
 
+EvalSplit = Literal["dev", "test", "all"]
+SPLITS: tuple[EvalSplit, ...] = ("dev", "test", "all")
+
+
+def case_split(case: GoldCase) -> str:
+    """A case's split; gold written before the dev/test split counts as dev (tuned on)."""
+    return str(getattr(case, "split", "dev"))
+
+
 @dataclass(frozen=True, slots=True)
 class EvalOptions:
     gold_set: str = "gold"
+    split: EvalSplit = "all"  # dev: tune on it; test: never tuned on
     mode: RetrievalMode | None = None  # None = the configured mode
     ablation: bool = False
     llm_cases: int | None = 0  # answerable cases answered and judged; None = all of them
@@ -145,6 +155,7 @@ class Summary:
     whole_corpus: str
     per_topic: dict[str, RetrievalScores]
     seconds: dict[str, float]
+    split: str = "all"  # a summary written before the split read as the whole set, which it was
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
@@ -228,7 +239,10 @@ class Evaluation:
             "collection": f"{settings.collection}-eval-{self.gold.name}",
             "mode": options.mode or settings.mode,
         })
-        self.cases = load_gold(self.gold.file)
+        self.cases = [c for c in load_gold(self.gold.file) if options.split in ("all", case_split(c))]
+        if not self.cases:
+            raise InputError(f"The {self.gold.name} gold set has no {options.split}-split case: "
+                             "evaluate `--split all`, or mark cases with \"split\" in its file.")
         self.sample = set(llm_sample(self.cases, options.llm_cases, settings.eval_seed))
         self.run_name = options.run_name or default_run_name(self.gold.name)
         self.seconds: dict[str, float] = {}
@@ -407,9 +421,9 @@ class Evaluation:
             started=stamp.strftime("%Y-%m-%d %H:%M UTC"), cases=len(results),
             llm_cases=sorted(self.sample), answer_backend=self._llm.name if self._llm else None,
             judge_id=judge.id if judge else None, judge_name=judge.name if judge else None,
-            metrics=summarize(results), ablation=ablation, whole_corpus=whole_corpus,
+            metrics=summarize(results, self.settings.eval_seed), ablation=ablation, whole_corpus=whole_corpus,
             per_topic={t: mean_scores(rows) for t, rows in sorted(topics.items())},
-            seconds=self.seconds,
+            seconds=self.seconds, split=self.options.split,
         )
 
     def _config(self, index: Index, stamp: datetime) -> dict[str, Any]:
@@ -422,8 +436,9 @@ class Evaluation:
             settings[key] = "***" if settings.get(key) else None
         return {
             "started": stamp.isoformat(timespec="seconds"),
-            "options": {"gold_set": self.gold.name, "mode": self.mode, "ablation": self.options.ablation,
-                        "llm_cases": self.options.llm_cases, "seed": self.settings.eval_seed},
+            "options": {"gold_set": self.gold.name, "split": self.options.split, "mode": self.mode,
+                        "ablation": self.options.ablation, "llm_cases": self.options.llm_cases,
+                        "seed": self.settings.eval_seed},
             "settings": settings,
             "prompts": prompt_versions(),
             "gold_file": {"path": _shown(self.gold.file),
