@@ -1,9 +1,9 @@
 """Grading benchmark (not a test): how long grading one answer takes, per method.
 
-    .venv/bin/python scripts/bench_grading.py [--data-dir DIR] [--judge-cases 15] [--llm-cases 5]
+    .venv/bin/python scripts/bench_grading.py [--data-dir DIR] [--llm-cases 5]
 
-Grades the simulated learners of eval/interview_cases.yaml. `embedding` grades all of them;
-`embedding+judge` and `llm` (the embedded LLM) a spread sample of the correct / partial /
+Grades the simulated learners of eval/interview_cases*.yaml. `judge` (the default, our judge
+model) grades all of them; `llm` (the embedded LLM) a spread sample of the correct / partial /
 wrong ones, since each costs seconds of CPU. Without --data-dir the corpus is ingested into
 a temporary folder first. Writes the "grading" section of bench/results.md.
 """
@@ -43,7 +43,6 @@ def row(name: str, took_ms: list[float], note: str = "") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=None, help="an ingested data folder")
-    parser.add_argument("--judge-cases", type=int, default=15)
     parser.add_argument("--llm-cases", type=int, default=5)
     args = parser.parse_args()
 
@@ -62,7 +61,7 @@ def main() -> None:
                  f"{os.getloadavg()[0]:.1f} (the machine is shared: other jobs ran alongside).", "",
                  "Seconds to grade one answer (sources already retrieved unless said otherwise).",
                  "", "| method | answers | p50 s | p95 s | max s | note |", "|---|---|---|---|---|---|"]
-        interviewer = Interviewer(settings, index, llm=llm, method="embedding")
+        interviewer = Interviewer(settings, index, llm=llm, method="judge")
         grader = interviewer.grader  # one grader throughout: its sources cache is shared
         grader.grade(bank[0], "warm-up: load the models")
         cold = []
@@ -72,15 +71,14 @@ def main() -> None:
             cold.append((time.perf_counter() - started) * 1000)
         warm = [grader.grade(by_id[c.question_id], c.answer,
                              previous_answer=c.previous_answer).timings_ms["total_ms"] for c in cases]
-        lines += [row("embedding", warm, "all simulated learners"),
+        lines += [row("judge", warm, "all simulated learners"),
                   row("sources of a new question", cold, "one retrieval per key point (default "
                       "mode); the interview does this while the learner types")]
 
         started = time.perf_counter()
         llm.start()
         llm_start_s = time.perf_counter() - started
-        methods: list[tuple[GradeMethod, int]] = [("embedding+judge", args.judge_cases),
-                                                 ("llm", args.llm_cases)]
+        methods: list[tuple[GradeMethod, int]] = [("llm", args.llm_cases)]
         for method, n in methods:
             if n <= 0:
                 continue
@@ -89,7 +87,7 @@ def main() -> None:
                     for c in sample(cases, n)]
             lines.append(row(method, took, "embedded 1.5B on the CPU; correct/partial/wrong sample"))
 
-        grader.method = "embedding"
+        grader.method = "judge"
         follow = []
         for case in sample(cases, 5):
             grade = grader.grade(by_id[case.question_id], case.answer)

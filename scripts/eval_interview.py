@@ -1,11 +1,15 @@
 """Simulated-learner evaluation of the grader: verdict agreement with the labels of
-eval/interview_cases.yaml, follow-up targeting, score bands, per method.
+eval/interview_cases*.yaml, `contradicted` precision and recall, score outcomes, follow-up
+targeting, per method, on the dev and held-out splits.
 
-    .venv/bin/python scripts/eval_interview.py [--method embedding embedding+judge llm]
-                                               [--data-dir DIR] [--check]
+    .venv/bin/python scripts/eval_interview.py [--method judge llm] [--data-dir DIR] [--check]
+    .venv/bin/python scripts/eval_interview.py --tune   # choose the judge's thresholds on dev
 
 Writes eval/results/interview-METHOD/{config.json,per_case.jsonl,summary.json,report.md}
-and prints the table; --check exits 1 below the thresholds in the cases file.
+and prints the table; --check exits 1 below the thresholds in the cases file. --tune reads
+only the dev questions the judge was not trained on (never the held-out ones) and prints the
+thresholds that agree best with their labels while keeping `contradicted` precision at 0.95
+or more.
 """
 
 from __future__ import annotations
@@ -17,12 +21,28 @@ import sys
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import ingest_corpus
+from tutor.benchmarks import ingest_corpus, machine, publish, stamp
 from tutor.config import REPO_DIR, Settings
-from tutor.grading import GRADE_METHODS, GradeMethod, Grader
+from tutor.grading import (
+    GRADE_METHODS,
+    GradeMethod,
+    Grader,
+    PointEvidence,
+    VerdictThresholds,
+    decide,
+)
 from tutor.index import Index
+from tutor.judge_data import learner_half
 from tutor.knowledge import load_questions
-from tutor.learners import CASES, KINDS, Agreement, evaluate, load_cases
+from tutor.learners import (
+    CASES,
+    SUBSTANTIVE,
+    TEST_CASES,
+    Agreement,
+    LearnerCase,
+    evaluate,
+    load_cases,
+)
 from tutor.llm import EmbeddedLLM, get_llm
 from tutor.prompts import prompt_versions
 
@@ -31,22 +51,25 @@ RESULTS = REPO_DIR / "eval" / "results"
 
 def write(result: Agreement, settings: Settings, folder: Path) -> dict[str, object]:
     folder.mkdir(parents=True, exist_ok=True)
-    content = ("correct", "partial", "wrong")
+    kinds = sorted({r.case.kind for r in result.results})
     summary: dict[str, object] = {
         "method": result.method,
         "agreement": round(result.agreement(), 4),
-        "agreement_content_learners": round(result.agreement(content), 4),
-        "agreement_held_out": round(result.agreement(content, held_out=True), 4),
-        "agreement_by_learner": {k: round(result.agreement((k,)), 4) for k in KINDS},
+        "dev": result.summary(held_out=False),
+        "held_out": result.summary(held_out=True),
+        "all": result.summary(),
+        "agreement_by_learner": {k: round(result.agreement((k,)), 4) for k in kinds},
         "follow_up_target": round(result.follow_up_rate(), 4),
-        "follow_up_target_content_learners": round(result.follow_up_rate(content), 4),
+        "follow_up_target_substantive": round(result.follow_up_rate(SUBSTANTIVE), 4),
+        "grade_ms_p50": _p50([r.grade.timings_ms.get("grade_ms", 0.0) for r in result.results
+                              if r.case.kind in SUBSTANTIVE]),
         "out_of_band": [[r.case.question_id, r.case.kind, r.grade.score, list(r.case.band)]
                         for r in result.out_of_band()],
         "confusion": {f"{label}->{verdict}": n for (label, verdict), n in
                       sorted(result.confusion().items())},
     }
     config = {"settings": json.loads(settings.model_dump_json()), "prompts": prompt_versions(),
-              "cases": str(CASES.relative_to(REPO_DIR))}
+              "cases": [str(p.relative_to(REPO_DIR)) for p in (CASES, TEST_CASES)]}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n",
                                         encoding="utf-8")
@@ -60,9 +83,46 @@ def write(result: Agreement, settings: Settings, folder: Path) -> dict[str, obje
     return summary
 
 
+def _p50(values: list[float]) -> float:
+    ordered = sorted(values)
+    return round(ordered[len(ordered) // 2], 1) if ordered else float("nan")
+
+
+def tune(grader: Grader, bank: dict[str, object], cases: list[LearnerCase]) -> VerdictThresholds:
+    """Grid-search the judge's thresholds on the dev learners' key points, the half of them
+    the judge was not trained on (`judge_data.learner_half`)."""
+    dev = [c for c in cases if not c.held_out and c.kind in SUBSTANTIVE
+           and learner_half(c.question_id) == "tune"]
+    points: list[tuple[PointEvidence, str]] = []
+    for case in dev:
+        question = bank[case.question_id]
+        _, judged = grader.evidence(question, case.answer,  # type: ignore[arg-type]
+                                    range(len(case.verdicts)))
+        points.extend((e, label) for (e, _), label in zip(judged, case.verdicts, strict=True))
+    grid = [x / 100 for x in range(5, 100, 5)]
+    best: tuple[float, float, VerdictThresholds] | None = None
+    for c in grid:
+        for p in (x for x in grid if x < c):
+            for k in [*grid, 0.97, 0.99]:
+                at = VerdictThresholds(c, p, k)
+                verdicts = [decide(e, at)[0] for e, _ in points]
+                agree = sum(v == label for v, (_, label) in zip(verdicts, points, strict=True))
+                given = sum(v == "contradicted" for v in verdicts)
+                right = sum(v == label == "contradicted"
+                            for v, (_, label) in zip(verdicts, points, strict=True))
+                precision = right / given if given else 1.0
+                key = (float(precision >= 0.95), agree / len(points), at)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+    assert best is not None
+    print(f"dev key points: {len(points)}; best agreement {best[1]:.3f} at {best[2]}")
+    return best[2]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", nargs="+", default=["embedding"], choices=GRADE_METHODS)
+    parser.add_argument("--method", nargs="+", default=["judge"], choices=GRADE_METHODS)
+    parser.add_argument("--tune", action="store_true", help="choose the judge's thresholds on dev")
     parser.add_argument("--data-dir", type=Path, default=None, help="an ingested data folder")
     parser.add_argument("--check", action="store_true", help="exit 1 below the thresholds")
     args = parser.parse_args()
@@ -71,7 +131,8 @@ def main() -> int:
     if args.data_dir is None:
         work = ingest_corpus("tutor-eval-interview-")
     settings = Settings(data_dir=args.data_dir or work)
-    # A configured endpoint judges; otherwise the embedded model from the repo's cache.
+    # A configured endpoint grades with --method llm; otherwise the embedded model from the
+    # repo's cache (started only if that method is asked for).
     llm = get_llm(settings) if settings.llm_base_url else EmbeddedLLM(
         Settings(data_dir=REPO_DIR / ".tutor"))
     bank = load_questions(settings.corpus_dir)
@@ -79,11 +140,20 @@ def main() -> int:
     index = Index(settings)
     failed = False
     try:
+        if args.tune:
+            tune(Grader(settings, index, method="judge"), {q.id: q for q in bank}, cases)
+            return 0
         for method in args.method:
             chosen: GradeMethod = method
             result = evaluate(Grader(settings, index, llm=llm, method=chosen), bank, cases)
             summary = write(result, settings, RESULTS / f"interview-{method.replace('+', '-')}")
-            print(result.markdown() + "\n")
+            if method == "judge":
+                publish("grading-agreement", "Grading the simulated learners (eval/interview_cases*.yaml)", [
+                    f"Measured {stamp()} on {machine()}: `scripts/eval_interview.py`, method "
+                    f"`{result.method}`; grading p50 {summary['grade_ms_p50']} ms per substantive "
+                    "answer (the judge; no LLM).", "", result.markdown()])
+            else:
+                print(result.markdown() + "\n")
             below = (summary["agreement"] < thresholds.agreement  # type: ignore[operator]
                      or summary["follow_up_target"] < thresholds.follow_up_target)  # type: ignore[operator]
             failed = failed or below

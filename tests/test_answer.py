@@ -68,6 +68,24 @@ def test_sentence_without_support_is_flagged(corpus_settings: Settings, corpus_i
     assert len(answer.unsupported_sentences) == 1 and "chef" in answer.unsupported_sentences[0]
 
 
+def test_a_sentence_a_passage_entails_gets_that_passages_citation(
+        corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted]) -> None:
+    # The small model often forgets a marker, or cites the wrong passage: the judge finds
+    # the passage that says it, cites that one, and highlights the sentence that does.
+    question = "What does the KV cache store during decoding?"
+    from tutor.retrieve import Retriever
+
+    first = Retriever(corpus_settings, corpus_index).search(question).hits[0].chunk.text
+    grounded = next(s for s in " ".join(first.split()).split(". ") if len(s.split()) > 8)
+    tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted,
+                              stream_reply([f"{grounded}."]))
+    answer = tutor.ask(question)
+    assert not answer.refused and answer.unsupported_sentences == []
+    assert "[1]" in answer.answer
+    cited = answer.citations[0]
+    assert " ".join(cited.span_text.split()).startswith(grounded[:40])
+
+
 def test_answer_with_no_supported_sentence_becomes_a_refusal(corpus_settings: Settings, corpus_index: Index,
                                                              scripted: list[Scripted]) -> None:
     # A near-topic question clears the relevance floor; a small model then answers from its

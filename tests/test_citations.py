@@ -10,10 +10,8 @@ from tutor.citations import (
     CitationParser,
     CitationUse,
     ParsedCitations,
-    best_support,
     parse_citations,
     split_sentences,
-    supporting_span,
 )
 
 
@@ -319,39 +317,3 @@ def test_sentences_from_a_parse_see_only_valid_markers() -> None:
         ("Invented.", ()),
         ("Uncited.", ()),
     ]
-
-
-# --- supporting span ------------------------------------------------------------------
-
-PASSAGE = (
-    "Sampling turns logits into a next token. Temperature divides the logits before the "
-    "softmax, so values below 1 sharpen the distribution. Top-p sampling keeps the "
-    "smallest set of tokens whose probability mass reaches p.\n"
-    "Beam search keeps several partial sequences at each step."
-)
-
-
-def test_supporting_span_finds_the_right_sentence() -> None:
-    start, end = supporting_span("A low temperature sharpens the distribution [1].", PASSAGE)
-    assert PASSAGE[start:end].startswith("Temperature divides the logits")
-    assert PASSAGE[start:end].endswith("sharpen the distribution.")
-
-    start, end = supporting_span("Top-p keeps the smallest token set reaching mass p.", PASSAGE)
-    assert PASSAGE[start:end].startswith("Top-p sampling")
-
-    start, end = supporting_span("Beam search tracks several partial sequences.", PASSAGE)
-    assert PASSAGE[start:end] == "Beam search keeps several partial sequences at each step."
-
-
-def test_supporting_span_score_separates_supported_from_unsupported() -> None:
-    supported = best_support("Temperature divides logits before the softmax.", PASSAGE)
-    unsupported = best_support("RLHF trains a reward model on human preferences.", PASSAGE)
-    assert supported.score > 0.8
-    assert unsupported.score < 0.3
-    assert "temper" in supported.terms
-
-
-def test_supporting_span_edge_cases() -> None:
-    assert supporting_span("anything", "") == (0, 0)
-    assert supporting_span("[1]", PASSAGE) == (0, 0)  # no words to support
-    assert best_support("Quantum chromodynamics.", PASSAGE).score == 0.0

@@ -14,15 +14,18 @@ from tutor.config import REPO_DIR, Settings
 from tutor.grading import (
     INJECTION_CAP,
     Grader,
+    PointEvidence,
     Verdict,
+    VerdictThresholds,
     answer_units,
     conflict,
+    decide,
     follow_up_target,
     score,
 )
 from tutor.index import Index
 from tutor.knowledge import load_questions
-from tutor.learners import Agreement, evaluate, load_cases
+from tutor.learners import CASES, Agreement, evaluate, load_cases
 from tutor.llm import EmbeddedLLM
 
 BANK = load_questions(REPO_DIR / "corpus")
@@ -101,6 +104,23 @@ def test_a_near_paraphrase_that_moves_a_negation_is_not_a_contradiction() -> Non
     point = "Zero-shot supplies an instruction with no worked examples."
     claim = "Zero-shot gives just the instruction, while few-shot adds worked examples."
     assert conflict(point, claim, 0.85) is None
+
+
+AT = VerdictThresholds(covered=0.5, partial=0.3, contradicted=0.8)
+
+
+@pytest.mark.parametrize(("states", "part", "contradicts", "verdict"), [
+    (0.9, 0.1, 0.0, "covered"),
+    (0.9, 0.0, 0.95, "covered"),  # the learner stated the point: a clash elsewhere loses
+    (0.1, 0.1, 0.95, "contradicted"),
+    (0.1, 0.1, 0.7, "missed"),  # not sure enough to call a statement wrong
+    (0.1, 0.6, 0.2, "partial"),  # the point entails what the learner said: a true part of it
+    (0.4, 0.0, 0.0, "partial"),
+    (0.0, 0.0, 0.0, "missed"),
+])
+def test_verdicts_from_the_judges_probabilities(states: float, part: float, contradicts: float,
+                                                verdict: Verdict) -> None:
+    assert decide(PointEvidence(states, part, contradicts, 0, 1, 2), AT)[0] == verdict
 
 
 def test_long_sentences_are_split_into_clauses_and_pairs() -> None:
@@ -222,7 +242,7 @@ def _check(result: Agreement, min_agreement: float, min_follow_up: float) -> Non
 
 
 def test_simulated_learners_with_the_fast_offline_method(grader: Grader) -> None:
-    cases, thresholds = load_cases(BANK)
+    cases, thresholds = load_cases(BANK, [CASES])
     assert len({c.question_id for c in cases}) >= 20
     result = evaluate(grader, BANK, cases)
     _check(result, thresholds.agreement, thresholds.follow_up_target)
@@ -230,6 +250,24 @@ def test_simulated_learners_with_the_fast_offline_method(grader: Grader) -> None
     # is why the default offline method adds the LLM check (next test).
     low = [r for r in result.results if r.case.kind == "correct" and r.grade.score < 7]
     assert not low, [(r.case.question_id, r.grade.score) for r in low]
+    for kind in ("empty", "gibberish", "repeating"):
+        assert all(r.grade.score <= r.case.band[1] for r in result.results if r.case.kind == kind)
+
+
+def test_simulated_learners_with_the_trained_judge(corpus_settings: Settings,
+                                                    corpus_index: Index) -> None:
+    """The opt-in `judge` method on every labelled learner, the held-out ones (written blind
+    to it) included. Minimums: its measured levels (docs/judge.md) less a margin of about two
+    answers' worth, so a worse judge or a broken `decide` fails here."""
+    judge = Grader(corpus_settings, corpus_index, method="judge")
+    cases, _ = load_cases(BANK)
+    assert len({c.question_id for c in cases}) >= 38
+    result = evaluate(judge, BANK, cases)
+    report = result.markdown()
+    print("\n" + report)
+    held_out = result.summary(held_out=True)
+    assert held_out["agreement_substantive"] >= 0.46, report
+    assert held_out["correct_at_least_7"] >= 14, report  # of 18 correct learners
     for kind in ("empty", "gibberish", "repeating"):
         assert all(r.grade.score <= r.case.band[1] for r in result.results if r.case.kind == kind)
 
@@ -246,7 +284,7 @@ def test_simulated_learners_with_the_default_offline_method(corpus_settings: Set
                                                             corpus_index: Index,
                                                             embedded: EmbeddedLLM) -> None:
     judged = Grader(corpus_settings, corpus_index, llm=embedded, method="embedding+judge")
-    cases, thresholds = load_cases(BANK)
+    cases, thresholds = load_cases(BANK, [CASES])
     result = evaluate(judged, BANK, cases)
     _check(result, thresholds.agreement, thresholds.follow_up_target)
     assert result.method.startswith("embedding+judge: embedded:")

@@ -3,7 +3,10 @@
 The tutor's promise is that every shown claim points at a passage the model was given:
 citation markers are parsed while the answer streams and any marker naming no given
 passage is dropped (never shown, always counted); each sentence is then checked against
-the passages it cites and flagged when they do not support it. When retrieval finds
+the passages by our judge (`tutor/support.py`): a sentence a passage entails is cited to that
+passage with the entailing sentence as its span; one a passage contradicts is never shown,
+the passage's own sentence (quoted, cited) stands in its place; one no passage entails is
+shown uncited and flagged. When retrieval finds
 nothing above the relevance floor, the tutor says its notes do not cover the question and
 names the nearest topics they do cover, without asking the model to invent an answer.
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from tutor.citations import CitationParser, best_support
+from tutor.citations import CitationParser, Sentence
 from tutor.config import Settings
 from tutor.guard import leaks_prompt, strip_overrides
 from tutor.index import Index
@@ -26,6 +29,8 @@ from tutor.llm import LLM, Message, get_llm, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.records import Hit
 from tutor.retrieve import Retriever, check_question
+from tutor.support import Evidence, SupportChecker, claim_text
+from tutor.support_labels import verdict
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ class Citation:
     chunk_id: str
     doc: str
     section: str
-    span: tuple[int, int]  # [start, end) of the supporting text in the passage
+    span: tuple[int, int]  # [start, end) of the passage sentence that entails the claim
     span_text: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,13 +67,15 @@ class Answer:
     answer: str
     citations: list[Citation]
     contexts: list[Hit]  # the passages given to the LLM, numbered from 1 in this order
-    unsupported_sentences: list[str]
+    unsupported_sentences: list[str]  # shown uncited and flagged: no passage entails them
     refused: bool
     backend: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     dropped_citations: int = 0
     suggestions: list[str] = field(default_factory=list)
     nearest_topics: list[str] = field(default_factory=list)
+    # Sentences a passage contradicted, each replaced by that passage's sentence.
+    corrected_sentences: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (README: "ask --json")."""
@@ -85,6 +92,7 @@ class Answer:
             "dropped_citations": self.dropped_citations,
             "suggestions": self.suggestions,
             "nearest_topics": self.nearest_topics,
+            "corrected_sentences": self.corrected_sentences,
         }
 
 
@@ -157,24 +165,26 @@ class Tutor:
             return
 
         check_started = time.perf_counter()
-        citations, unsupported, backed, checked = self._check(parsed.text, parsed.sentences(), contexts)
+        checked = self._verify(parsed.text, parsed.sentences(), contexts)
         timings["check_ms"] = _ms(check_started)
-        if unsupported and 2 * backed < checked:
-            # Most claims are backed by none of the passages: the model answered from its own
-            # knowledge (a small model does this for near-topic questions the notes do not
+        if 2 * checked.backed < checked.claims:
+            # Most claims are entailed by none of the passages: the model answered from its
+            # own knowledge (a small model does this for near-topic questions the notes do not
             # cover, e.g. "k-means++ versus random init"). Saying so beats showing an answer
             # whose sentences are mostly flagged.
-            log.info("refused: no passage supports %d of the answer's %d sentences", checked - backed, checked)
+            log.info("refused: no passage entails %d of the answer's %d sentences",
+                     checked.claims - checked.backed, checked.claims)
             yield self._refusal(text, standalone, retrieval.hits, timings, started)
             return
         timings["total_ms"] = _ms(started)
         if overrides:
             log.info("removed %d instruction-like sentence(s) from the question", overrides)
         yield AnswerEvent("done", answer=Answer(
-            question=text, standalone_question=standalone, answer=parsed.text,
-            citations=citations, contexts=list(contexts), unsupported_sentences=unsupported,
-            refused=False, backend=self.llm.name, timings_ms=timings,
-            dropped_citations=parsed.dropped, suggestions=self.suggestions(standalone),
+            question=text, standalone_question=standalone, answer=checked.text,
+            citations=checked.citations, contexts=list(contexts),
+            unsupported_sentences=checked.unsupported, refused=False, backend=self.llm.name,
+            timings_ms=timings, dropped_citations=parsed.dropped,
+            suggestions=self.suggestions(standalone), corrected_sentences=checked.corrected,
         ))
 
     # -- steps --------------------------------------------------------------------------
@@ -220,67 +230,46 @@ class Tutor:
         messages.append({"role": "user", "content": f"Passages:\n{passages}\nQuestion: {question}"})
         return messages
 
-    def _check(self, text: str, sentences: Sequence[Any],
-               contexts: Sequence[Hit]) -> tuple[list[Citation], list[str], int, int]:
-        """Map each citation to its supporting span; flag sentences their passages don't support.
-        Also counts the checked sentences and those that some given passage supports, cited or
-        not (a small model often cites the wrong number for a faithful sentence).
-
-        A sentence counts as supported when its cited passage shares its key terms (lexical
-        score) or says the same in other words (embedding cosine against the passage's
-        sentences): the lexical check alone flags honest paraphrases, the semantic one alone
-        misses changed numbers. Either clearing `support_threshold` is enough.
-        """
-        checked = [s for s in sentences if not s.is_code and len(_MARKERS.sub("", s.text).split()) >= 3]
-        semantic = self._semantic_support(checked, contexts)
+    def _verify(self, text: str, sentences: Sequence[Sentence], contexts: Sequence[Hit]) -> _Verified:
+        """Check every sentence of the answer against the passages with the judge and rewrite
+        the answer so that what is shown is what the passages say (see the module doc)."""
+        claims = [s for s in sentences if not s.is_code and len(claim_text(s.text).split()) >= 3]
+        found = SupportChecker(self.settings).evidence([claim_text(s.text) for s in claims],
+                                                       [h.chunk.text for h in contexts])
+        out = _Verified(text)
         best: dict[int, tuple[float, Citation]] = {}
-        unsupported: list[str] = []
-        backed = 0
-        threshold = self.settings.support_threshold
-        for sentence, cosines in zip(checked, semantic, strict=True):
-            plain = _MARKERS.sub("", sentence.text).strip()
-            backed += any(max(cosine, best_support(sentence.text, hit.chunk.text).score) >= threshold
-                          for cosine, hit in zip(cosines, contexts, strict=True))
-            if not sentence.citations:
-                unsupported.append(plain)
-                continue
-            scores = []
-            for n in sentence.citations:
-                hit = contexts[n - 1]
-                support = best_support(sentence.text, hit.chunk.text)
-                scores.append(max(support.score, cosines[n - 1]))
-                if n not in best or support.score > best[n][0]:
-                    c = hit.chunk
-                    best[n] = (support.score, Citation(
-                        n, c.id, c.doc, c.section, (support.start, support.end),
-                        c.text[support.start:support.end]))
-            if max(scores) < threshold:
-                unsupported.append(plain)
-        return [best[n][1] for n in sorted(best)], unsupported, backed, len(checked)
-
-    def _semantic_support(self, sentences: Sequence[Any], contexts: Sequence[Hit]) -> list[list[float]]:
-        """For each answer sentence and passage: the best cosine against the passage's sentences."""
-        from tutor.citations import split_sentences
-        from tutor.models import load_embedder
-
-        if not sentences:
-            return []
-        pieces = [[p.text for p in split_sentences(h.chunk.text) if p.text.strip()] or [h.chunk.text]
-                  for h in contexts]
-        flat = [t for piece in pieces for t in piece]
-        model = load_embedder(self.settings)
-        claims = model.encode([_MARKERS.sub("", s.text) for s in sentences], normalize_embeddings=True,
-                              show_progress_bar=False)
-        passages = model.encode(flat, normalize_embeddings=True, show_progress_bar=False)
-        sims = claims @ passages.T
-        out = []
-        for row in sims:
-            scores, start = [], 0
-            for piece in pieces:
-                scores.append(float(row[start:start + len(piece)].max()))
-                start += len(piece)
-            out.append(scores)
+        edits: list[tuple[Sentence, str]] = []
+        for sentence, evidence in zip(claims, found, strict=True):
+            claim = claim_text(sentence.text)
+            label = verdict(evidence, self.settings.support_entails_at,
+                            self.settings.support_contradicts_at)
+            if label == "contradicted" and evidence.contradicted_by is not None:
+                span = evidence.contradicted_by
+                out.corrected.append(claim)
+                edits.append((sentence, _quoted(span.text, span.passage + 1,
+                                                first=sentence is claims[0])))
+                self._cite(best, contexts, evidence, span.passage + 1, evidence.contradicts, span)
+            elif label == "supported" and evidence.entailed_by is not None:
+                out.backed += 1
+                n = evidence.entailed_by.passage + 1
+                edits.append((sentence, _with_marker(claim, n)))
+                self._cite(best, contexts, evidence, n, evidence.entails, evidence.entailed_by)
+            else:
+                out.unsupported.append(claim)
+                edits.append((sentence, claim))  # shown uncited: no passage says it
+        out.claims = len(claims) - len(out.corrected)
+        out.text = _apply(text, edits)
+        out.citations = [best[n][1] for n in sorted(best)]
         return out
+
+    @staticmethod
+    def _cite(best: dict[int, tuple[float, Citation]], contexts: Sequence[Hit], evidence: Evidence,
+              n: int, score: float, span: Any) -> None:
+        """Keep, per passage, the span the judge was surest of."""
+        if n in best and best[n][0] >= score:
+            return
+        c = contexts[n - 1].chunk
+        best[n] = (score, Citation(n, c.id, c.doc, c.section, (span.start, span.end), span.text))
 
     def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], timings: dict[str, float],
                  started: float, injection: bool = False) -> AnswerEvent:
@@ -322,6 +311,46 @@ class Tutor:
         ranked = sorted(range(len(questions)), key=lambda i: -float(vectors[i] @ query))
         same = question.strip().lower()
         return [questions[i] for i in ranked if questions[i].strip().lower() != same][:n]
+
+
+@dataclass(slots=True)
+class _Verified:
+    """An answer after the judge read it."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
+    backed: int = 0  # claims a passage entails
+    claims: int = 0  # claims checked, the corrected ones left out
+
+
+_END = re.compile(r"([.!?:;]*)$")
+
+
+def _with_marker(claim: str, n: int) -> str:
+    """The claim cited to passage n: "... works [2]." (marker before the final stop)."""
+    m = _END.search(claim)
+    assert m is not None
+    return f"{claim[:m.start()].rstrip()} [{n}]{m.group(1) or '.'}"
+
+
+def _quoted(passage_sentence: str, n: int, *, first: bool) -> str:
+    """What stands in for a sentence the passage contradicts: the passage's own words. As the
+    answer's opening it is a correction ("did GPT-1 invent transfer learning?")."""
+    said = " ".join(passage_sentence.split()).rstrip(".")
+    return f"{'Not quite: the' if first else 'The'} notes say “{said}” [{n}]."
+
+
+def _apply(text: str, edits: Sequence[tuple[Sentence, str]]) -> str:
+    """`text` with each edited sentence's span replaced (spans never overlap)."""
+    out, last = [], 0
+    for sentence, new in sorted(edits, key=lambda e: e[0].start):
+        out.append(text[last:sentence.start])
+        out.append(new)
+        last = sentence.end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _passage_text(hit: Hit, limit: int) -> str:

@@ -51,8 +51,15 @@ def render_answer(answer: Answer, turn_id: int) -> str:
     for sentence in answer.unsupported_sentences:
         body = _mark_unsupported(body, html.escape(sentence))
     body = _MARKER.sub(lambda m: f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>', body)
+    notes = []
+    if answer.corrected_sentences:
+        notes.append(f"✎ {len(answer.corrected_sentences)} sentence(s) the notes contradict were "
+                     "replaced by the notes' own words.")
     if answer.unsupported_sentences:
-        body += f"\n\n<small>⚠ {len(answer.unsupported_sentences)} sentence(s) not supported by the cited passages.</small>"
+        notes.append(f"⚠ {len(answer.unsupported_sentences)} sentence(s) no passage says: not "
+                     "from your notes.")
+    if notes:
+        body += "\n\n<small>" + "<br>".join(notes) + "</small>"
     return body
 
 
@@ -62,7 +69,7 @@ def _mark_unsupported(body: str, sentence: str) -> str:
     if not words:
         return body
     pattern = r"\s*(?:\[\d+\]\s*)*".join(words)
-    return re.sub(f"({pattern})", r'<span class="unsupported" title="not supported by its sources">\1 ⚠</span>', body, count=1)
+    return re.sub(f"({pattern})", r'<span class="unsupported" title="no passage says this">\1 ⚠</span>', body, count=1)
 
 
 def render_sources(answer: Answer | None, turn_id: int) -> str:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, auto
-
-from rapidfuzz import fuzz
 
 __all__ = [
     "CitationParser",
@@ -22,11 +20,8 @@ __all__ = [
     "Marker",
     "ParsedCitations",
     "Sentence",
-    "Support",
-    "best_support",
     "parse_citations",
     "split_sentences",
-    "supporting_span",
 ]
 
 
@@ -558,87 +553,3 @@ def _is_abbreviation(text: str, start: int, dot: int) -> bool:
     # "e.g.", "vs.", and initials ("A. Turing"); a lowercase one-letter word ("of size k.")
     # does end a sentence.
     return raw.lower() in _ABBREVIATIONS or (len(raw) == 1 and raw.isupper())
-
-
-# --------------------------------------------------------------------------------------
-# Supporting span
-# --------------------------------------------------------------------------------------
-
-_STOPWORD_TEXT = """a an and are as at be been but by can do does for from has have how if in
-    into is it its of on or so such than that the their them then there these they this to was were
-    what when where which while who why will with would you your we our not no also more
-    most very just only other some any each"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*")
-_MARKER_TEXT_RE = re.compile(r"\[\d+\]")
-# A passage sentence ends at .!? (maybe followed by a closing quote or bracket) before
-# whitespace, or at a line break: "3.5" and "e.g." inside a sentence rarely matter here.
-_PASSAGE_BREAK_RE = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+|\s*\n\s*")
-
-
-@dataclass(frozen=True, slots=True)
-class Support:
-    """Where a passage best supports a sentence: passage_text[start:end], score in [0, 1]."""
-
-    start: int
-    end: int
-    score: float
-    terms: tuple[str, ...] = field(default=())  # the sentence's content words found there
-
-
-def _terms(text: str) -> list[str]:
-    # A crude stem (first 6 letters) lets "embeddings"/"embedding", "tokenizer"/"tokenize"
-    # meet without a stemmer dependency.
-    return [w.lower()[:6] for w in _WORD_RE.findall(text) if w.lower() not in _STOPWORDS]
-
-
-def _passage_sentences(passage: str) -> list[tuple[int, int]]:
-    spans = []
-    start = 0
-    for m in [*_PASSAGE_BREAK_RE.finditer(passage), None]:
-        s, e = start, (m.start() if m else len(passage))
-        chunk = passage[s:e]
-        s += len(chunk) - len(chunk.lstrip())
-        e -= len(chunk) - len(chunk.rstrip())
-        if e > s:
-            spans.append((s, e))
-        start = m.end() if m else len(passage)
-    return spans
-
-
-def best_support(sentence: str, passage_text: str) -> Support:
-    """The passage span (one sentence, or two adjacent ones) that best supports `sentence`.
-
-    Scores mix the share of the sentence's content words found in the span (a paraphrase
-    keeps its key terms) with rapidfuzz's token_set_ratio, which tolerates word order and
-    inflection at C speed with no model. Score 0 = nothing in common.
-    """
-    claim = _MARKER_TEXT_RE.sub(" ", sentence)
-    claim_terms = set(_terms(claim))
-    spans = _passage_sentences(passage_text)
-    if not spans or not claim_terms:
-        return Support(0, 0, 0.0)
-    # Claims often merge two neighbouring passage sentences: score pairs too.
-    candidates = spans + [(a[0], b[1]) for a, b in zip(spans, spans[1:], strict=False)]
-    claim_norm = " ".join(sorted(claim_terms))
-    best = Support(0, 0, -1.0)
-    for s, e in candidates:
-        cand_terms = set(_terms(passage_text[s:e]))
-        common = claim_terms & cand_terms
-        recall = len(common) / len(claim_terms)
-        fuzzy = fuzz.token_set_ratio(claim_norm, " ".join(sorted(cand_terms))) / 100.0
-        # A pair must earn its extra length: a small penalty keeps single sentences
-        # ahead when they alone carry the claim.
-        pair_penalty = 0.02 if (s, e) not in spans else 0.0
-        score = 0.65 * recall + 0.35 * fuzzy - pair_penalty
-        if score > best.score:
-            best = Support(s, e, max(0.0, min(1.0, score)), tuple(sorted(common)))
-    if not best.terms:
-        return Support(best.start, best.end, 0.0)
-    return best
-
-
-def supporting_span(sentence: str, passage_text: str) -> tuple[int, int]:
-    """Character span [start, end) of `passage_text` that best supports `sentence`."""
-    support = best_support(sentence, passage_text)
-    return support.start, support.end

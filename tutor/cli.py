@@ -125,21 +125,28 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_streamed(tutor_: Any, question: str) -> None:
+    streamed = ""
     for event in tutor_.stream(question):
         if event.kind == "sources":
             print("Sources: " + "; ".join(f"[{i}] {h.chunk.section}" for i, h in enumerate(event.hits, 1)))
             print()
         elif event.kind == "delta":
+            streamed += event.text
             print(event.text, end="", flush=True)
         elif event.answer is not None:
             answer = event.answer
             if answer.refused:
                 print(answer.answer)
+            elif answer.answer != streamed:
+                # The judge cited, corrected or flagged sentences: show what it let through.
+                print(f"\n\nChecked against the notes:\n{answer.answer}")
             print()
             for c in answer.citations:
                 print(f"  [{c.n}] {c.doc} — {c.section}\n      “{c.span_text[:160]}”")
             for sentence in answer.unsupported_sentences:
-                print(f"  ⚠ not supported by its sources: {sentence}")
+                print(f"  ⚠ no passage says: {sentence}")
+            for sentence in answer.corrected_sentences:
+                print(f"  ✎ the notes say otherwise: {sentence}")
             if answer.suggestions:
                 print("Next you could ask: " + " | ".join(answer.suggestions))
             print(f"({answer.backend}; {answer.timings_ms.get('total_ms', 0) / 1000:.1f} s)")
@@ -171,6 +178,15 @@ def cmd_train_reranker(args: argparse.Namespace, settings: Settings) -> int:
                 max_queries=args.max_queries, cloze_per_chunk=args.cloze, device=args.device,
                 batch_groups=args.batch_groups)
     print(f"Reranker written to {out}")
+    return 0
+
+
+def cmd_train_judge(args: argparse.Namespace, settings: Settings) -> int:
+    from tutor.judge import train
+
+    result = train(settings, args.output, epochs=args.epochs, seed=args.seed, device=args.device)
+    held_out = result["per_epoch"][-1].get("held_out", {})
+    print(f"Judge written to {args.output} (held-out pair accuracy {held_out.get('accuracy')})")
     return 0
 
 
@@ -424,6 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --export: keep this many written questions out as cases to measure on")
     p.set_defaults(handler=cmd_train_reranker)
 
+    p = sub.add_parser("train-judge", help="train the entails / contradicts / neither judge",
+                       description="Train the judge (a cross-encoder from the bundled MiniLM) on "
+                       "pairs built from the notes and the bank: supporting sentences, meaning-"
+                       "flipping rewrites, the notes' own pitfalls, neighbouring sentences. Seeded.")
+    p.add_argument("--output", type=Path, required=True,
+                   help="where to write it (tutor/weights/judge replaces the shipped one; "
+                   "TUTOR_JUDGE_WEIGHTS points the tutor at another)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--device", default="cpu", help="torch device to train on (cuda on a GPU machine)")
+    p.set_defaults(handler=cmd_train_judge)
+
     from tutor.eval_gate import THRESHOLDS
     from tutor.evaluate import GOLD_SETS, SPLITS
 
@@ -457,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tutor.interview import LEVELS
 
     method_help = ("grading method (default: llm when TUTOR_LLM_BASE_URL is set, else "
-                   "embedding+judge with the embedded LLM; embedding needs no LLM)")
+                   "embedding+judge with the embedded LLM; embedding and judge need no LLM)")
     p = sub.add_parser("interview", help="a mock interview in the terminal",
                        description="Asks bank questions, grades each answer key point by key point "
                        "against the cited sources, follows up on the biggest miss, and ends with a "

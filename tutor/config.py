@@ -19,6 +19,8 @@ REPO_DIR = PACKAGE_DIR.parent
 # Our cross-encoder, trained on corpus/ (fp16, 45 MB; how: its training.json and
 # docs/reranker.md), committed so that no set-up or CI run pays the hour training costs here.
 SHIPPED_RERANKER = PACKAGE_DIR / "weights" / "reranker"
+# Our entails / contradicts / neither judge, trained on corpus/ the same way (docs/judge.md).
+SHIPPED_JUDGE = PACKAGE_DIR / "weights" / "judge"
 
 RetrievalMode = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("bm25", "dense", "hybrid", "hybrid+rerank")
@@ -143,9 +145,14 @@ class Settings(BaseSettings):
     )
     passage_chars: int = Field(700, description="Each passage is trimmed to this many characters.")
     history_turns: int = Field(2, description="Past exchanges sent with a follow-up question.")
-    support_threshold: float = Field(
-        0.5, description="Lexical support score below which a cited sentence is flagged."
-    )
+    # The judge's probabilities behind an answer sentence's verdict (support_labels.verdict),
+    # chosen on eval/answer_support.yaml's dev split only (scripts/eval_judge.py --tune).
+    # Dev: supported / not agreement .772 at 0.6 (0.5: .76); a contradiction called below 0.99
+    # was right in at most 1 of 4 dev cases, so the judge replaces a sentence only when sure.
+    support_entails_at: float = Field(0.6, ge=0, le=1, description="Judge probability that a "
+                                      "passage sentence entails an answer sentence, from which it is supported.")
+    support_contradicts_at: float = Field(0.99, ge=0, le=1, description="Judge probability that a "
+                                          "passage sentence contradicts an answer sentence, from which it is replaced by that passage sentence.")
 
     # LLM
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = embedded.")
@@ -162,10 +169,11 @@ class Settings(BaseSettings):
     llm_threads: int = Field(0, description="CPU threads for the embedded LLM; 0 = all cores.")
 
     # Mock interview
-    grade_method: Literal["auto", "embedding", "embedding+judge", "llm"] = Field(
+    grade_method: Literal["auto", "embedding", "embedding+judge", "judge", "llm"] = Field(
         "auto", description="How answers are graded: embedding similarity + contradiction cues "
-        "(offline, fast); the same plus an LLM yes/no check of each credited point; the LLM "
-        "as judge of every point; auto = llm when TUTOR_LLM_BASE_URL is set, else embedding+judge."
+        "(offline, fast); the same plus an LLM yes/no check of each credited point; our judge "
+        "model per key point (offline, docs/judge.md); the LLM as judge of every point; auto = "
+        "llm when TUTOR_LLM_BASE_URL is set, else embedding+judge."
     )
     grade_covered_similarity: float = Field(
         0.6, description="Cosine (MiniLM) from which a learner's clause covers a key point."
@@ -177,6 +185,15 @@ class Settings(BaseSettings):
         0.4, description="Cosine from which a clause is close enough to a key point to be "
         "checked for contradicting it."
     )
+    # The judge's probabilities behind each verdict (method judge, grading.decide), chosen on
+    # the tuning half of the dev learners only (scripts/eval_interview.py --tune: agreement
+    # .500 on its 138 key points; docs/judge.md).
+    grade_covered_at: float = Field(0.35, ge=0, le=1, description="Judge probability that the "
+                                    "learner's clause entails a key point, from which it is covered.")
+    grade_partial_at: float = Field(0.3, ge=0, le=1, description="Judge probability that a "
+                                    "clause states part of a point, from which it is partial.")
+    grade_contradicted_at: float = Field(0.7, ge=0, le=1, description="Judge probability that a "
+                                         "clause contradicts a point, from which it is contradicted.")
     grade_max_answer_chars: int = Field(
         3000, description="Longer answers are cut (at a sentence end) before grading."
     )
@@ -187,6 +204,11 @@ class Settings(BaseSettings):
     )
 
     # Evaluation (`tutor eval`)
+    judge_weights: str = Field(
+        "", description="Folder of the entails/contradicts/neither judge; empty = the shipped one.")
+    # Tokens per (evidence, claim) pair, as trained: a key point with its two supporting
+    # note sentences fits (the judge reads short pairs, never whole passages).
+    judge_max_length: int = 128
     judge_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint of the RAGAS judge; unset = the embedded LLM."
     )
@@ -212,6 +234,9 @@ class Settings(BaseSettings):
     def trained_reranker_dir(self) -> Path:
         """Where `tutor train-reranker` writes a reranker trained on this data dir's corpus."""
         return self.data_dir / "reranker"
+
+    def judge_path(self) -> str:
+        return self.judge_weights or str(SHIPPED_JUDGE)
 
     def reranker_path(self) -> str:
         """The configured CrossEncoder, else one trained here (it knows the user's corpus),

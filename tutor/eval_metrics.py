@@ -191,8 +191,11 @@ def _answer_metrics(records: Sequence[AnswerRecord], group: str, prefix: str, se
         _ratio([(r.relevant_citations, len(r.citations)) for r in answered], prefix + "citation_relevance",
                group, "citations pointing at a reference passage of the case", empty, seed, "citations"),
         _share([not r.unsupported_sentences for r in answered], prefix + "supported_answer_rate", group,
-               "answers with no sentence flagged by the lexical support check", "no answered case", seed,
-               "answers"),
+               "answers every sentence of which a given passage entails (the judge), after corrections",
+               "no answered case", seed, "answers"),
+        _share([not r.corrected_sentences for r in answered], prefix + "uncorrected_answer_rate", group,
+               "answers with no cited falsehood for the judge to replace by the passage's words",
+               "no answered case", seed, "answers"),
         replace(seconds, higher_is_better=False),
     ]
 

@@ -111,6 +111,9 @@ class AnswerRecord:
     unsupported_sentences: list[str]
     seconds: float
     judged: dict[str, Score] = field(default_factory=dict)
+    # Cited falsehoods the judge caught and replaced by the passage's words (absent in runs
+    # before the judge checked answers).
+    corrected_sentences: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -491,6 +494,7 @@ def answer_record(answer: Answer, passages: Sequence[Passage], seconds: float) -
         valid_citations=valid, relevant_citations=relevant,
         markers=len(_MARKER.findall(answer.answer)), dropped_citations=answer.dropped_citations,
         unsupported_sentences=answer.unsupported_sentences, seconds=round(seconds, 2),
+        corrected_sentences=answer.corrected_sentences,
     )
 
 

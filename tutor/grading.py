@@ -5,18 +5,22 @@ For every key point of a bank question the grader decides `covered`, `partial`, 
 retrieved from the index for that point (the bank names a file and section; the passage shown
 is what the real retrieval pipeline finds for the point, preferring that section).
 
-Three methods; every result names the one that graded it:
+Four methods; every result names the one that graded it:
 
 - `embedding` (no LLM, fastest): the answer is split into sentences and clauses, embedded
   with the bundled MiniLM together with the key points, and each point's best-matching clause
   decides covered / partial / missed by cosine similarity. MiniLM scores "X" and "not X"
-  alike and no NLI model ships (MODELS.md), so the clauses that match a point are also checked
-  for cheap contradiction cues: a flipped negation, opposite direction words, a different
-  number, or an absolute claim against a hedged point (`conflict`).
+  alike, so the clauses that match a point are also checked for cheap contradiction cues: a
+  flipped negation, opposite direction words, a different number, or an absolute claim
+  against a hedged point (`conflict`).
 - `embedding+judge` (the default with nothing configured): the same similarity, and for every
   point it would give credit for, the embedded LLM answers one yes/no question: does the
-  learner's sentence agree with the point? "No" makes it contradicted. The cues still judge
-  the clauses too far from a point to earn credit.
+  learner's sentence agree with the point? "No" makes it contradicted.
+- `judge` (opt-in): MiniLM's cosine picks the learner's units closest to each key point, and
+  our judge model (`tutor/judge.py`, trained on our notes to tell entails / contradicts /
+  neither) reads each against the point and the note sentence behind it (`decide`). No LLM,
+  no word lists; on the held-out learners it gives far fewer false "contradicted" verdicts
+  than the cues but catches few real ones yet, so it is not the default (docs/judge.md).
 - `llm` (the default when TUTOR_LLM_BASE_URL is set): the LLM reads the question, the key
   points and the numbered sentences of the answer and returns one verdict per point as
   schema-constrained JSON. Meant for a served model; the embedded 1.5B is too weak for it.
@@ -42,22 +46,24 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from rapidfuzz import fuzz
 
-from tutor.citations import best_support, split_sentences
+from tutor.citations import split_sentences
 from tutor.config import Settings
 from tutor.guard import strip_overrides
 from tutor.knowledge import KeyPoint, Question
 from tutor.llm import LLM, prompt_messages
 from tutor.prompts import load_prompt
+from tutor.support import SupportChecker
 
 if TYPE_CHECKING:
     from tutor.index import Index
+    from tutor.judge import Judge
     from tutor.retrieve import Retriever
 
 log = logging.getLogger(__name__)
 
 Verdict = Literal["covered", "partial", "missed", "contradicted"]
-GradeMethod = Literal["embedding", "embedding+judge", "llm"]
-GRADE_METHODS: tuple[GradeMethod, ...] = ("embedding", "embedding+judge", "llm")
+GradeMethod = Literal["embedding", "embedding+judge", "judge", "llm"]
+GRADE_METHODS: tuple[GradeMethod, ...] = ("embedding", "embedding+judge", "judge", "llm")
 VERDICTS: tuple[Verdict, ...] = ("covered", "partial", "missed", "contradicted")
 CREDIT: dict[Verdict, float] = {"covered": 1.0, "partial": 0.5, "missed": 0.0, "contradicted": -0.5}
 INJECTION_CAP = 9.0
@@ -100,13 +106,15 @@ class PointGrade:
     point: str
     verdict: Verdict
     learner_sentence: str | None  # what the learner said about it, if anything
-    similarity: float  # cosine of the point and the learner's best clause
+    # How strongly the learner's closest unit states the point: the judge's probability
+    # (method judge), else MiniLM's cosine.
+    support: float
     source: Source | None  # None only when the index has nothing for the point
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "point": self.point, "verdict": self.verdict,
                 "learner_sentence": self.learner_sentence,
-                "similarity": round(self.similarity, 3),
+                "support": round(self.support, 3),
                 "source": self.source.to_dict() if self.source else None}
 
 
@@ -128,7 +136,7 @@ class Grade:
     score: float
     verdicts: list[PointGrade]
     feedback: str
-    method: str  # "embedding", or "embedding+judge: <LLM name>" / "llm: <LLM name>"
+    method: str  # "embedding" / "judge", or "embedding+judge: <LLM name>" / "llm: <LLM name>"
     flags: list[Flag] = field(default_factory=list)
     follow_up: FollowUp | None = None  # written by the interviewer (tutor.interview)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -214,8 +222,11 @@ def feedback(question: Question, verdicts: Sequence[PointGrade], flags: Sequence
     sentences = [opening]
     if wrong:
         said = wrong[0].learner_sentence or ""
-        where = _where(wrong[0])
-        sentences.append(f"Careful: “{_clip(said, 120)}” contradicts the notes{where}.")
+        source = wrong[0].source
+        # The wrong claim, and the note that corrects it in its own words.
+        correction = f": “{_clip(source.text, 200)}”" if source else ""
+        sentences.append(f"Careful: “{_clip(said, 120)}” contradicts the notes{_where(wrong[0])}"
+                         f"{correction}.")
     gaps = [v for v in verdicts if v.verdict == "missed"]
     topics = list(dict.fromkeys(question.key_points[v.index].source.section for v in gaps))
     if topics:
@@ -492,16 +503,87 @@ def conflict(point: str, claim: str, similarity: float) -> str | None:
 
 
 # --------------------------------------------------------------------------------------
+# Verdicts from the judge
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PointEvidence:
+    """What the judge says about one key point against the learner's closest units.
+
+    `states`: the learner's unit entails the point (they said it). `part`: the point, or the
+    note sentence behind it, entails the learner's unit (they said a true part of it).
+    `contradicts`: the learner's unit and the point (or its note) cannot both be true, with
+    both directions of the pair agreeing (their mean), since one direction alone also fires
+    on true statements that merely word a detail differently.
+    """
+
+    states: float
+    part: float
+    contradicts: float
+    states_unit: int | None  # index into the candidate units of the best for each
+    part_unit: int | None
+    contradicts_unit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictThresholds:
+    covered: float
+    partial: float
+    contradicted: float
+
+
+def decide(evidence: PointEvidence, at: VerdictThresholds) -> tuple[Verdict, int | None]:
+    """The verdict and the unit that earned it. Calling a true statement wrong is the worst
+    error a grader makes, so `contradicted` needs the judge's high confidence, and a point the
+    learner stated wins over a contradiction found elsewhere in the answer."""
+    if evidence.states >= at.covered:
+        return "covered", evidence.states_unit
+    if evidence.contradicts >= at.contradicted:
+        return "contradicted", evidence.contradicts_unit
+    if max(evidence.part, evidence.states) >= at.partial:
+        unit = evidence.part_unit if evidence.part >= evidence.states else evidence.states_unit
+        return "partial", unit
+    return "missed", None
+
+
+def point_evidence(judge: Judge, point: str, note: str | None, units: Sequence[str]
+                   ) -> PointEvidence:
+    """Ask the judge about `point` (and the note sentence behind it) against each unit."""
+    if not units:
+        return PointEvidence(0.0, 0.0, 0.0, None, None, None)
+    evidence = [point, *([note] if note else [])]
+    pairs = [(u, point) for u in units] + [(e, u) for e in evidence for u in units]
+    judged = judge.judge(pairs)
+    n = len(units)
+    forward, backward = judged[:n], [judged[n + k * n: n + (k + 1) * n] for k in range(len(evidence))]
+    states = [j.entails for j in forward]
+    part = [max(b[i].entails for b in backward) for i in range(n)]
+    contradicts = [max((forward[i].contradicts + b[i].contradicts) / 2 for b in backward)
+                   for i in range(n)]
+
+    def best(values: list[float]) -> tuple[float, int]:
+        i = max(range(n), key=values.__getitem__)
+        return values[i], i
+
+    (s, si), (p, pi), (c, ci) = best(states), best(part), best(contradicts)
+    return PointEvidence(s, p, c, si, pi, ci)
+
+
+# --------------------------------------------------------------------------------------
 # The grader
 # --------------------------------------------------------------------------------------
 
-# How many of a point's best-matching clauses are checked for contradicting it, and how far
-# below the best match one may be.
+# How many of a point's best-matching clauses the cues check for contradicting it, and how far
+# below the best match one may be (method embedding).
 _CONFLICT_CANDIDATES = 3
-_SOURCE_DEPTH = 10
-_MIN_SOURCE_CHARS = 80
-_MAX_SOURCE_CHARS = 320
 _CONFLICT_MARGIN = 0.1
+# The learner's units (by cosine to a point) the judge reads for it, besides the window of
+# the two closest sentences: a point is nearly always made there, and each unit costs the
+# judge three pairs.
+_CANDIDATE_UNITS = 4
+_SOURCE_DEPTH = 10
+_MAX_SOURCE_CHARS = 320
 
 _GRADE_SCHEMA_ITEM = {
     "type": "object",
@@ -568,6 +650,8 @@ class Grader:
             verdicts = _all_missed(question, chosen, sources)
         elif self.method == "llm":
             verdicts = self._grade_llm(question, checked.text, chosen, sources)
+        elif self.method == "judge":
+            verdicts = self._grade_judge(question, checked.text, chosen, sources)
         else:
             verdicts = self._grade_embedding(question, checked.text, chosen, sources)
         timings["grade_ms"] = _ms(graded_at)
@@ -593,9 +677,10 @@ class Grader:
 
     @property
     def method_name(self) -> str:
-        """What grades, as written in every result: "embedding" or "llm: <backend>"."""
-        if self.method == "embedding":
-            return "embedding"
+        """What grades, as written in every result: "embedding", "judge", or
+        "embedding+judge: <LLM name>" / "llm: <LLM name>"."""
+        if self.method in ("embedding", "judge"):
+            return self.method
         return f"{self.method}: {self.llm.name}"
 
     def sources(self, question: Question) -> list[Source | None]:
@@ -627,11 +712,9 @@ class Grader:
 
         best = next((h for h in hits if in_bank(h)), hits[0])
         text = best.chunk.text
-        support = best_support(point.point, text)
-        span = text[support.start:support.end].strip()
-        if len(span) < _MIN_SOURCE_CHARS:
-            # A heading or a table cell on its own says little: show what follows it too.
-            span = text[support.start:support.start + _MAX_SOURCE_CHARS].rsplit(" ", 1)[0] + " …"
+        # The sentence of the passage that states the point, as the judge reads it.
+        found = SupportChecker(self.settings).evidence([point.point], [text])[0].entailed_by
+        span = found.text if found else text[:_MAX_SOURCE_CHARS].rsplit(" ", 1)[0] + " …"
         return Source(best.chunk.id, best.chunk.doc, best.chunk.section, " ".join(span.split()),
                       in_bank(best))
 
@@ -707,6 +790,47 @@ class Grader:
         reply = self.llm.complete(messages, max_tokens=2, temperature=0.0)
         return not reply.strip().lower().startswith("no")
 
+    def evidence(self, question: Question, text: str, chosen: Sequence[int]
+                 ) -> tuple[list[str], list[tuple[PointEvidence, list[Unit]]]]:
+        """The answer's sentences and, per chosen point, what the judge says about it against
+        the learner's closest units (which it read). Public for threshold tuning on the
+        labelled learners (scripts/eval_interview.py --tune)."""
+        from tutor.judge import load_judge
+
+        judge = load_judge(self.settings)
+        sources = self.sources(question)
+        sentences, matches = self._matches(question, text, chosen)
+        out = []
+        for i, ranked in zip(chosen, matches, strict=True):
+            units = [u for u, _ in ranked[:_CANDIDATE_UNITS]]
+            # The two closest whole sentences, in the answer's order, as one more unit: a
+            # point is often made across two (the judge was trained on such windows,
+            # judge_data.evidence_window).
+            closest = list(dict.fromkeys(u.sentence for u, _ in ranked
+                                         if u.text == sentences[u.sentence]))[:2]
+            if len(closest) == 2:
+                a, b = sorted(closest)
+                units.append(Unit(f"{sentences[a]} {sentences[b]}", a))
+            source = sources[i]
+            found = point_evidence(judge, question.key_points[i].point,
+                                   source.text if source else None, [u.text for u in units])
+            out.append((found, units))
+        return sentences, out
+
+    def _grade_judge(self, question: Question, text: str, chosen: Sequence[int],
+                     sources: Sequence[Source | None]) -> list[PointGrade]:
+        """`decide` turns the judge's probabilities for each point into its verdict."""
+        s = self.settings
+        at = VerdictThresholds(s.grade_covered_at, s.grade_partial_at, s.grade_contradicted_at)
+        sentences, judged = self.evidence(question, text, chosen)
+        verdicts = []
+        for i, (evidence, units) in zip(chosen, judged, strict=True):
+            verdict, k = decide(evidence, at)
+            said = sentences[units[k].sentence] if k is not None else None
+            verdicts.append(PointGrade(i, question.key_points[i].point, verdict, said,
+                                       evidence.states, sources[i]))
+        return verdicts
+
     def _grade_llm(self, question: Question, text: str, chosen: Sequence[int],
                    sources: Sequence[Source | None]) -> list[PointGrade]:
         sentences, matches = self._matches(question, text, chosen)
@@ -766,7 +890,8 @@ def _parse_llm_verdicts(raw: str, n_points: int, n_sentences: int) -> list[tuple
 
 def resolve_method(settings: Settings) -> GradeMethod:
     """`auto`: a configured endpoint grades (`llm`); with nothing configured, similarity
-    with the embedded LLM as contradiction judge (`embedding+judge`)."""
+    with the embedded LLM as contradiction judge (`embedding+judge`). The trained judge
+    (`judge`) is opt-in until it beats that on the held-out learners (docs/judge.md)."""
     if settings.grade_method != "auto":
         return settings.grade_method
     return "llm" if settings.llm_base_url else "embedding+judge"

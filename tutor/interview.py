@@ -152,8 +152,24 @@ class Interviewer:
             if text and len(text.split()) <= _MAX_WORDS and not _leaks(text, key.point):
                 return Hint(text, point, self.llm.name)
             log.info("hint from the LLM rejected (%r); using the template", text)
-        where = f"{source.doc} › {source.section}" if source else key.source.section
-        return Hint(f"Think about what your notes say under “{where}”.", point, "template")
+        return Hint(f"Fill in the gaps: “{cloze(key.point, question.question)}” "
+                    f"({key.source.section} in your notes).", point, "template")
+
+
+_CLOZE_WORD = re.compile(r"[A-Za-z][A-Za-z-]{4,}")
+
+
+def cloze(point: str, question: str) -> str:
+    """The key point with its longer words reduced to their first letter ("c_______"), except
+    those the question already uses: the shape of the answer and where it starts, not the
+    answer itself."""
+    asked = {w.lower() for w in _CLOZE_WORD.findall(question)}
+
+    def blank(m: re.Match[str]) -> str:
+        word = m.group(0)
+        return word if word.lower() in asked else word[0] + "_" * (len(word) - 1)
+
+    return _CLOZE_WORD.sub(blank, point)
 
 
 @dataclass(slots=True)

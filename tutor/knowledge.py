@@ -113,6 +113,26 @@ def headings(corpus_dir: Path, file: str) -> frozenset[str]:
     return _headings(path, path.stat().st_mtime) if path.is_file() else frozenset()
 
 
+def section_text(corpus_dir: Path, file: str, heading: str) -> str:
+    """The text under `heading` in one note, down to the next heading of its level or higher
+    (its subsections included); empty when the file or heading does not exist."""
+    path = corpus_dir / file
+    if not path.is_file():
+        return ""
+    lines, level, in_code = [], 0, False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        m = None if in_code else _HEADING.match(line)
+        if m and level and len(m.group(1)) <= level:
+            break
+        if level:
+            lines.append(line)
+        elif m and m.group(2) == heading:
+            level = len(m.group(1))
+    return "\n".join(lines).strip()
+
+
 def load_syllabus(corpus_dir: Path) -> list[SyllabusRow]:
     """Rows `| concept | file | section |` of every table in `corpus/SYLLABUS.md`."""
     rows = []

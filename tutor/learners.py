@@ -1,5 +1,11 @@
-"""Simulated learners: the labelled answers of `eval/interview_cases.yaml`, and how well a
-grader agrees with their labels (tests/test_grading.py, scripts/eval_interview.py)."""
+"""Simulated learners: labelled answers to bank questions, and how well a grader agrees.
+
+Two files. `eval/interview_cases.yaml`: 25 questions, each answered by a correct, partial,
+wrong, empty, gibberish and repeating learner; its questions without `held_out` are the dev
+split, the only cases thresholds are chosen on. `eval/interview_cases_test.yaml`: 13 more
+questions answered by correct, partial, wrong, mixed, terse, rambling, typos and
+paraphrased learners, written blind to the judge (held out, like the first file's
+`held_out` questions). Used by tests/test_grading.py and scripts/eval_interview.py."""
 
 from __future__ import annotations
 
@@ -17,9 +23,13 @@ from tutor.grading import VERDICTS, Grade, Grader, Verdict, follow_up_target
 from tutor.knowledge import Question
 
 CASES = REPO_DIR / "eval" / "interview_cases.yaml"
+TEST_CASES = REPO_DIR / "eval" / "interview_cases_test.yaml"
 
-LearnerKind = Literal["correct", "partial", "wrong", "empty", "gibberish", "repeating"]
+LearnerKind = Literal["correct", "partial", "wrong", "mixed", "terse", "rambling", "typos",
+                      "paraphrased", "empty", "gibberish", "repeating"]
 KINDS: tuple[LearnerKind, ...] = get_args(LearnerKind)
+# Learners who say something to grade (the others are caught before grading).
+SUBSTANTIVE: tuple[LearnerKind, ...] = KINDS[:8]
 _DEFAULT_BAND: dict[str, tuple[float, float]] = {"repeating": (0.0, 1.0)}
 
 
@@ -31,7 +41,7 @@ class LearnerCase:
     previous_answer: str | None  # what the learner said before (a repeating learner repeats it)
     verdicts: tuple[Verdict, ...]  # the label per key point, in bank order
     band: tuple[float, float]  # the score a fair grader gives, inclusive
-    held_out: bool  # written after the embedding grader was frozen
+    held_out: bool  # written blind to the grader's thresholds: never tuned on
 
     @property
     def target(self) -> int | None:
@@ -44,9 +54,21 @@ class Thresholds:
     follow_up_target: float
 
 
-def load_cases(questions: Sequence[Question], path: Path = CASES
+def load_cases(questions: Sequence[Question], paths: Sequence[Path] = (CASES, TEST_CASES)
                ) -> tuple[list[LearnerCase], Thresholds]:
-    """Every labelled answer, checked against the bank (ids exist, one label per key point)."""
+    """Every labelled answer of `paths`, checked against the bank (ids exist, one label per
+    key point); the thresholds are the first file's."""
+    cases: list[LearnerCase] = []
+    thresholds = None
+    for path in paths:
+        found, marks = _load_file(questions, path)
+        cases.extend(found)
+        thresholds = thresholds or marks
+    assert thresholds is not None, "no case files given"
+    return cases, thresholds
+
+
+def _load_file(questions: Sequence[Question], path: Path) -> tuple[list[LearnerCase], Thresholds]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         rows, marks = data["cases"], data["thresholds"]
@@ -60,10 +82,14 @@ def load_cases(questions: Sequence[Question], path: Path = CASES
         if question is None:
             raise TutorError(f"{path}: no bank question {row.get('question')!r}")
         n = len(question.key_points)
+        unknown = set(row) - {"question", "held_out", *KINDS}
+        if unknown or not {"correct", "partial", "wrong"} <= set(row):
+            raise TutorError(f"{path}: {question.id} needs correct, partial and wrong learners "
+                             f"and knows only {', '.join(KINDS)} (found {', '.join(sorted(row))})")
         for kind in KINDS:
             learner = row.get(kind)
             if learner is None:
-                raise TutorError(f"{path}: {question.id} has no '{kind}' learner")
+                continue
             verdicts = tuple(learner.get("verdicts") or ["missed"] * n)
             if len(verdicts) != n or not set(verdicts) <= set(VERDICTS):
                 raise TutorError(f"{path}: {question.id}/{kind} needs {n} verdicts from {VERDICTS}")
@@ -116,13 +142,50 @@ class Agreement:
     def out_of_band(self) -> list[CaseResult]:
         return [r for r in self.results if not r.in_band]
 
-    def confusion(self) -> dict[tuple[str, str], int]:
+    def _chosen(self, kinds: Sequence[str], held_out: bool | None) -> list[CaseResult]:
+        return [r for r in self.results if r.case.kind in kinds
+                and (held_out is None or r.case.held_out == held_out)]
+
+    def confusion(self, kinds: Sequence[str] = KINDS, *, held_out: bool | None = None
+                  ) -> dict[tuple[str, str], int]:
         """(label, verdict) -> count."""
         counts: dict[tuple[str, str], int] = defaultdict(int)
-        for r in self.results:
+        for r in self._chosen(kinds, held_out):
             for v, label in zip(r.grade.verdicts, r.case.verdicts, strict=True):
                 counts[(label, v.verdict)] += 1
         return dict(counts)
+
+    def contradicted(self, *, held_out: bool | None = None) -> tuple[float, float, int, int]:
+        """Precision and recall of `contradicted` on the substantive learners, with the counts
+        behind them (verdicts given, labels)."""
+        counts = self.confusion(SUBSTANTIVE, held_out=held_out)
+        given = sum(n for (_, v), n in counts.items() if v == "contradicted")
+        labelled = sum(n for (label, _), n in counts.items() if label == "contradicted")
+        right = counts.get(("contradicted", "contradicted"), 0)
+        nan = float("nan")
+        return (right / given if given else nan, right / labelled if labelled else nan,
+                given, labelled)
+
+    def score_rate(self, kind: str, lo: float, hi: float, *, held_out: bool | None = None
+                   ) -> tuple[int, int]:
+        """How many of the `kind` learners scored within [lo, hi], of how many."""
+        chosen = self._chosen((kind,), held_out)
+        return sum(lo <= r.grade.score <= hi for r in chosen), len(chosen)
+
+    def summary(self, held_out: bool | None = None) -> dict[str, float | int]:
+        """The issue's numbers for one split (None = both)."""
+        precision, recall, given, labelled = self.contradicted(held_out=held_out)
+        correct_ok, correct_n = self.score_rate("correct", 7, 10, held_out=held_out)
+        wrong_ok, wrong_n = self.score_rate("wrong", 0, 2, held_out=held_out)
+        return {
+            "agreement_substantive": round(self.agreement(SUBSTANTIVE, held_out=held_out), 4),
+            "key_points_substantive": sum(len(r.case.verdicts)
+                                          for r in self._chosen(SUBSTANTIVE, held_out)),
+            "contradicted_precision": round(precision, 4), "contradicted_given": given,
+            "contradicted_recall": round(recall, 4), "contradicted_labelled": labelled,
+            "correct_at_least_7": correct_ok, "correct_answers": correct_n,
+            "wrong_at_most_2": wrong_ok, "wrong_answers": wrong_n,
+        }
 
     def markdown(self) -> str:
         lines = [f"Grading method: `{self.method}`", "",
@@ -131,16 +194,25 @@ class Agreement:
         for kind in (*KINDS, "all"):
             kinds = KINDS if kind == "all" else (kind,)
             chosen = [r for r in self.results if r.case.kind in kinds]
+            if not chosen:
+                continue
             rate = self.follow_up_rate(kinds)
             lines.append(
                 f"| {kind} | {len(chosen)} | {self.agreement(kinds):.2f} | "
                 f"{'–' if rate != rate else f'{rate:.2f}'} | "
                 f"{sum(r.in_band for r in chosen)}/{len(chosen)} |")
-        content = ("correct", "partial", "wrong")
-        lines += ["", f"Verdict agreement on the correct, partial and wrong learners: "
-                  f"{self.agreement(content):.2f} overall, {self.agreement(content, held_out=False):.2f}"
-                  f" on the cases the grader was tuned on, {self.agreement(content, held_out=True):.2f}"
-                  " on the held-out cases written after it was frozen."]
+        lines += ["", "Substantive learners (all but empty, gibberish and repeating), by split "
+                  "(dev: thresholds were chosen here; held out: written blind, never tuned on):", "",
+                  "| split | key points | agreement | contradicted precision | contradicted recall "
+                  "| correct ≥ 7 | wrong ≤ 2 |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, held_out in (("dev", False), ("held out", True), ("all", None)):
+            m = self.summary(held_out)
+            lines.append(
+                f"| {name} | {m['key_points_substantive']} | {m['agreement_substantive']:.2f} | "
+                f"{m['contradicted_precision']:.2f} ({m['contradicted_given']} given) | "
+                f"{m['contradicted_recall']:.2f} ({m['contradicted_labelled']} labelled) | "
+                f"{m['correct_at_least_7']}/{m['correct_answers']} | "
+                f"{m['wrong_at_most_2']}/{m['wrong_answers']} |")
         return "\n".join(lines)
 
 

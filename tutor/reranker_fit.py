@@ -63,8 +63,9 @@ def read_cases(path: Path) -> list[Case]:
         return [Case(r["query"], tuple(r["candidates"]), tuple(r["relevant"])) for r in map(json.loads, rows)]
 
 
-def cross_encoder(base: str, layers: int, max_length: int, device: str) -> Any:
-    """A cross-encoder whose head reads the mean of the encoder's token states, not [CLS].
+def cross_encoder(base: str, layers: int, max_length: int, device: str, outputs: int = 1) -> Any:
+    """A cross-encoder whose head reads the mean of the encoder's token states, not [CLS]
+    (`outputs` logits: one for the reranker, three for the judge).
 
     all-MiniLM-L6-v2 was trained with mean pooling, so its [CLS] state, which a standard
     (`AutoModelForSequenceClassification`) head reads, was never asked to carry anything:
@@ -89,12 +90,12 @@ def cross_encoder(base: str, layers: int, max_length: int, device: str) -> Any:
     encoder.model.encoder.layer = encoder.model.encoder.layer[:layers]
     encoder.model.config.num_hidden_layers = layers
     width = encoder.model.config.hidden_size
-    head = Dense(width, 1, activation_function=None, module_output_name="scores")
+    head = Dense(width, outputs, activation_function=None, module_output_name="scores")
     return CrossEncoder(modules=[encoder, Pooling(width, "mean"), head], device=device)
 
 
-def _optimizer(model: Any, steps: int, head_lr: float, body_lr: float) -> tuple[Any, Any]:
-    """AdamW with a fast head and a gentle body: the one-logit head starts from random
+def optimizer(model: Any, steps: int, head_lr: float, body_lr: float) -> tuple[Any, Any]:
+    """AdamW with a fast head and a gentle body: the head starts from random
     weights and must move far, while the pretrained encoder (module 0) should move little."""
     import torch
     from transformers import get_linear_schedule_with_warmup
@@ -102,9 +103,9 @@ def _optimizer(model: Any, steps: int, head_lr: float, body_lr: float) -> tuple[
     named = list(model.named_parameters())
     head = [p for n, p in named if not n.startswith("0.")]
     body = [p for n, p in named if n.startswith("0.")]
-    optimizer = torch.optim.AdamW([{"params": head, "lr": head_lr}, {"params": body, "lr": body_lr}],
+    adamw = torch.optim.AdamW([{"params": head, "lr": head_lr}, {"params": body, "lr": body_lr}],
                                   weight_decay=0.01)
-    return optimizer, get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+    return adamw, get_linear_schedule_with_warmup(adamw, int(0.1 * steps), steps)
 
 
 def mrr_at_10(model: Any, cases: Sequence[Case], batch_size: int = 64) -> float:
@@ -151,7 +152,7 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
     model = cross_encoder(base, layers, max_length, device)
     rng = random.Random(seed)
     batches = [usable[i:i + batch_groups] for i in range(0, len(usable), batch_groups)]
-    optimizer, schedule = _optimizer(model, len(batches) * epochs, head_lr, body_lr)
+    adamw, schedule = optimizer(model, len(batches) * epochs, head_lr, body_lr)
     width = negatives + 1
     losses: list[float] = []
     per_epoch: list[dict[str, float]] = []
@@ -172,10 +173,10 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
                 labels = torch.zeros_like(logits)
                 labels[:, 0] = 1.0
                 value = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-            optimizer.zero_grad()
+            adamw.zero_grad()
             value.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            adamw.step()
             schedule.step()
             losses.append(value.item())
             bar.set_postfix(loss=f"{sum(losses[-25:]) / len(losses[-25:]):.3f}")

@@ -1,0 +1,104 @@
+"""The judge on the answer-support labels: does it find what supports an answer sentence?
+
+    .venv/bin/python scripts/eval_judge.py          # report, per split
+    .venv/bin/python scripts/eval_judge.py --tune   # choose the thresholds on dev only
+
+For each sentence of eval/answer_support.yaml, the judge reads it against the sentences of
+its labelled section (as the answer check does against the passages given to the LLM).
+Reports, per split: supported / not-supported agreement, three-way agreement (supported,
+contradicted, unsupported), and how often the span the judge picks is the labelled evidence
+sentence. Writes eval/results/judge/{summary.json,report.md} and the `bench:judge-support`
+section of bench/results.md and the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import tutor  # noqa: F401
+from tutor.benchmarks import machine, publish, stamp
+from tutor.config import REPO_DIR, Settings
+from tutor.support import Evidence, SupportChecker
+from tutor.support_labels import SupportItem, judge_items, load_items, span_matches, verdict
+
+RESULTS = REPO_DIR / "eval" / "results" / "judge"
+
+
+def measure(items: Sequence[SupportItem], found: Sequence[Evidence], entail_at: float,
+            contradict_at: float) -> dict[str, float | int]:
+    predicted = [verdict(e, entail_at, contradict_at) for e in found]
+    binary = sum((p == "supported") == (i.label == "supported") for p, i in zip(predicted, items, strict=True))
+    three = sum(p == i.label for p, i in zip(predicted, items, strict=True))
+    supported = [(i, e) for i, e in zip(items, found, strict=True) if i.label == "supported"]
+    spans = sum(span_matches(i, e) for i, e in supported)
+    called = [i for p, i in zip(predicted, items, strict=True) if p == "contradicted"]
+    return {
+        "n": len(items),
+        "supported_agreement": round(binary / len(items), 4),
+        "three_way_agreement": round(three / len(items), 4),
+        "span_is_evidence": round(spans / len(supported), 4) if supported else float("nan"),
+        "supported_labelled": len(supported),
+        "contradicted_called": len(called),
+        "contradicted_precision": round(sum(i.label == "contradicted" for i in called) / len(called), 4)
+        if called else float("nan"),
+    }
+
+
+def tune(items: Sequence[SupportItem], found: Sequence[Evidence]) -> tuple[float, float]:
+    grid = [x / 100 for x in range(5, 100, 5)]
+    scored = []
+    for e in grid:
+        for c in [*grid, 0.97, 0.99]:
+            m = measure(items, found, e, c)
+            scored.append(((m["supported_agreement"], m["three_way_agreement"]), (e, c)))
+    best = max(scored)
+    print(f"dev: best supported agreement {best[0][0]:.3f} (three-way {best[0][1]:.3f}) at "
+          f"entails >= {best[1][0]}, contradicts >= {best[1][1]}")
+    return best[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tune", action="store_true", help="choose the thresholds on the dev split")
+    args = parser.parse_args()
+    settings = Settings()
+    items = load_items()
+    found = judge_items(SupportChecker(settings), settings.corpus_dir, items)
+    if args.tune:
+        dev = [(i, e) for i, e in zip(items, found, strict=True) if i.split == "dev"]
+        tune([i for i, _ in dev], [e for _, e in dev])
+        return 0
+    at = (settings.support_entails_at, settings.support_contradicts_at)
+    summary = {"judge": settings.judge_path(), "thresholds": {"entails": at[0], "contradicts": at[1]}}
+    lines = ["| split | sentences | supported / not agreement | three-way agreement | "
+             "span = evidence sentence | contradicted precision |", "|---|---:|---:|---:|---:|---:|"]
+    for split in ("dev", "test"):
+        chosen = [(i, e) for i, e in zip(items, found, strict=True) if i.split == split]
+        m = measure([i for i, _ in chosen], [e for _, e in chosen], *at)
+        summary[split] = m
+        lines.append(f"| {split} | {m['n']} | {m['supported_agreement']:.2f} | "
+                     f"{m['three_way_agreement']:.2f} | {m['span_is_evidence']:.2f} "
+                     f"(of {m['supported_labelled']}) | {m['contradicted_precision']:.2f} "
+                     f"(of {m['contradicted_called']}) |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    training = json.loads((Path(settings.judge_path()) / "training.json").read_text())
+    held = training["per_epoch"][-1].get("held_out", {})
+    publish("judge-support", "The judge on answer sentences (eval/answer_support.yaml)", [
+        f"Measured {stamp()} on {machine()}; judge data hash {training.get('data_hash')}; "
+        f"thresholds entails ≥ {at[0]}, contradicts ≥ {at[1]}, chosen on dev "
+        "(`scripts/eval_judge.py --tune`).", "", *lines, "",
+        f"The judge's own held-out pairs (rule-made, from the notes {', '.join(training.get('held_out_notes', []))}): "
+        f"accuracy {held.get('accuracy')} on {held.get('n')} pairs (entails recall "
+        f"{held.get('recall_entails')}, contradicts {held.get('recall_contradicts')}, neither "
+        f"{held.get('recall_neither')})."])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

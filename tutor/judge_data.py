@@ -1,0 +1,476 @@
+"""Training pairs for the judge, built from our own notes and question bank only.
+
+No NLI model ships on any registry reachable here (MODELS.md), so the judge is ours: a
+cross-encoder that reads (evidence, claim) and says whether the evidence entails the claim,
+contradicts it, or neither. Its training pairs come from `corpus/` alone; the labelled
+learner answers (`eval/interview_cases*.yaml`), the answer-support labels
+(`eval/answer_support.yaml`) and gold questions are never used, so they stay a measurement.
+
+Pairs, each seeded and rebuildable:
+- entails: a key point against the note sentences that support it, and against the bank
+  answer's sentence that states it (a paraphrase in a learner's register); a note sentence
+  against its own leading clause (a claim may say less than its evidence); a sentence
+  against itself lightly reworded (markup, brackets dropped).
+- contradicts: the same hypotheses with their meaning flipped by a rule: a negation added or
+  removed, a number changed, a direction word swapped for its opposite, two sibling concepts
+  exchanged (keys / queries, PPO / DPO, top-k / top-p). Word lists are fine *here*: they
+  make training data; the judge that learns from it decides at run time.
+- neither: other sentences of the same section and other key points of the same question
+  (on topic, not the same claim), and a leading clause asked to carry its whole sentence
+  (the evidence says too little).
+
+Three notes are held out (their pairs are the judge's own held-out test, `docs/judge.md`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+
+from tutor.citations import split_sentences
+from tutor.documents import split_front_matter
+from tutor.knowledge import Question, load_questions
+
+LABELS = ("entails", "contradicts", "neither")
+ENTAILS, CONTRADICTS, NEITHER = range(3)
+# Held out by note: their sentences and key points never reach training.
+HELD_OUT_NOTES = ("positional-encodings.md", "evaluation.md", "multimodal-models.md")
+# A key point counts as stated by a note sentence (or a pair of neighbouring sentences) when
+# their cosine reaches this; below it the pair is left out rather than guessed.
+SUPPORT_COSINE = 0.62
+OTHER_POINT_MAX_COSINE = 0.45
+_MIN_WORDS = 6
+LEARNER_REPEATS = 3
+
+# Texts -> unit-length embeddings (MiniLM), to find which note sentence states a key point.
+EncodeFn = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    premise: str
+    hypothesis: str
+    label: int  # ENTAILS, CONTRADICTS or NEITHER
+    source: str  # the rule that made it, e.g. "point-support", "negation"
+    note: str  # the corpus file it comes from
+
+
+# --------------------------------------------------------------------------------------
+# Reading the notes
+# --------------------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+_MARKUP = re.compile(r"\*\*|__|`|(?<!\w)\*(?!\s)|(?<!\s)\*(?!\w)")
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+]|\d{1,2}[.)])\s+")
+# Lines that state what NOT to believe ("**Pitfall:** Claiming that X ..."): their clauses
+# are misconceptions, so they cannot serve as evidence for anything clipped out of them.
+_SKIP_LINE = re.compile(r"^\s*(\||```|~~~|>|!\[|\*\*(Pitfall|Interview angle)\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteSection:
+    note: str  # file name
+    heading: str
+    sentences: tuple[str, ...]
+    # (misconception, correction) from the section's "Pitfall:" line, when it states one.
+    pitfalls: tuple[tuple[str, str], ...] = ()
+
+
+# "**Pitfall:** Assuming greedy avoids hallucination. A confidently wrong belief is ..." →
+# the claim "Greedy avoids hallucination." and the note's correction after it.
+_PITFALL = re.compile(
+    r"^\*\*Pitfall:\*\*\s+(?:claiming|saying|assuming|believing|thinking)\s+(?:that\s+)?"
+    r"(?P<claim>[^;.]{12,}?)[;.]\s+(?P<fix>.{20,})$", re.IGNORECASE)
+_PITFALL_AS = re.compile(r"^\*\*Pitfall:\*\*\s+(?:treating|describing)\s+(?P<what>.+?)\s+as\s+"
+                         r"(?P<claim>[^;.]{3,}?)[;.]\s+(?P<fix>.{20,})$", re.IGNORECASE)
+
+
+def pitfall(line: str) -> tuple[str, str] | None:
+    """A note's pitfall line as (the misconception as a claim, the correction), or None."""
+    if m := _PITFALL.match(line.strip()):
+        claim = m.group("claim")
+    elif m := _PITFALL_AS.match(line.strip()):
+        claim = f"{m.group('what')} is {m.group('claim')}"
+    else:
+        return None
+    claim = plain(claim).strip(" ,")
+    fix = plain(m.group("fix"))
+    return f"{claim[0].upper()}{claim[1:]}.", f"{fix[0].upper()}{fix[1:]}"
+
+
+def plain(text: str) -> str:
+    """Markdown emphasis and code ticks removed, spaces collapsed: how a learner would write it."""
+    return " ".join(_MARKUP.sub("", _LIST_MARKER.sub("", text)).split())
+
+
+def note_sections(corpus_dir: Path) -> list[NoteSection]:
+    """Every section of every note, as its prose sentences (tables, code, pitfalls left out)."""
+    sections: list[NoteSection] = []
+    for path in sorted(corpus_dir.glob("*.md")):
+        if path.name.isupper() or path.stem.upper() == path.stem:
+            continue  # SYLLABUS.md and the like: lists, not prose
+        _, body = split_front_matter(path.read_text(encoding="utf-8"))
+        heading, in_code = "", False
+        lines: list[str] = []
+        pits: list[tuple[str, str]] = []
+        paragraph: list[str] = []
+        for line in [*body.splitlines(), "# end"]:
+            if line.lstrip().startswith(("```", "~~~")):
+                in_code = not in_code
+                continue
+            if in_code:
+                continue
+            m = _HEADING.match(line)
+            if m or not line.strip() or line.lstrip().startswith(("|", "- ", "* ", ">")):
+                # A paragraph ends: the notes are hard-wrapped, so its lines are one text.
+                text = " ".join(paragraph)
+                if (wrong := pitfall(text)) is not None:
+                    pits.append(wrong)
+                elif text and not _SKIP_LINE.match(text):
+                    lines.append(text)
+                paragraph = [line.strip()] if line.lstrip().startswith(("- ", "* ")) else []
+            elif line.strip():
+                paragraph.append(line.strip())
+            if m:
+                found = [plain(s.text) for s in split_sentences("\n".join(lines))]
+                found = [s for s in found if len(s.split()) >= _MIN_WORDS]
+                if heading and found:
+                    sections.append(NoteSection(path.name, heading, tuple(found), tuple(pits)))
+                heading, lines, pits = m.group(1), [], []
+    return sections
+
+
+# --------------------------------------------------------------------------------------
+# Rules that flip a claim's meaning (training data only)
+# --------------------------------------------------------------------------------------
+
+_OPPOSITES = [
+    ("increases", "decreases"), ("increase", "decrease"), ("raises", "lowers"),
+    ("more", "fewer"), ("higher", "lower"), ("larger", "smaller"), ("faster", "slower"),
+    ("longer", "shorter"), ("better", "worse"), ("before", "after"), ("linear", "quadratic"),
+    ("linearly", "quadratically"), ("first", "last"), ("cheaper", "more expensive"),
+    ("maximises", "minimises"), ("maximizes", "minimizes"), ("online", "offline"),
+    ("explicit", "implicit"), ("sparse", "dense"), ("input", "output"), ("early", "late"),
+    ("most", "least"), ("high", "low"), ("large", "small"), ("always", "never"),
+    ("improves", "hurts"), ("reduces", "increases"), ("helps", "hurts"), ("stable", "unstable"),
+    ("frozen", "trained"), ("easier", "harder"), ("cheap", "expensive"), ("fixed", "learned"),
+    ("absolute", "relative"), ("local", "global"), ("wider", "narrower"), ("many", "few"),
+    ("memory-bound", "compute-bound"), ("prefill", "decode"), ("training", "inference"),
+    ("precision", "recall"), ("bias", "variance"), ("underfitting", "overfitting"),
+]
+_SIBLINGS = [
+    ("keys", "queries"), ("key", "query"), ("PPO", "DPO"), ("pre-LN", "post-LN"),
+    ("top-k", "top-p"), ("encoder", "decoder"), ("BM25", "dense retrieval"), ("LoRA", "full fine-tuning"),
+    ("RoPE", "ALiBi"), ("GQA", "MHA"), ("MQA", "MHA"), ("SFT", "RLHF"), ("GPT-1", "BERT"),
+    ("FlashAttention", "PagedAttention"), ("L1", "L2"), ("softmax", "sigmoid"), ("BPE", "WordPiece"),
+    ("greedy decoding", "beam search"), ("temperature", "top-p"), ("cross-encoder", "bi-encoder"),
+    ("perplexity", "accuracy"), ("INT8", "INT4"), ("FP16", "BF16"), ("Chinchilla", "Kaplan"),
+    ("tensor parallelism", "pipeline parallelism"), ("RAG", "fine-tuning"), ("ReLU", "GELU"),
+    ("Adam", "SGD"), ("dropout", "weight decay"), ("CLIP", "ViT"), ("MoE", "dense model"),
+]
+Rewrite = tuple[str, "str | Callable[[re.Match[str]], str]"]
+_NEGATE: list[Rewrite] = [  # (pattern, replacement) adding a negation
+    (r"\b(is|are|was|were|can|should|must|will|does|do|did|has|have|may)\b(?! not\b)", r"\1 not"),
+]
+_UNNEGATE: list[Rewrite] = [  # removing one
+    (r"\bcannot\b", "can"), (r"\b(is|are|was|were|does|do|did|has|have|will|should|must|can) not\b", r"\1"),
+    (r"\b(is|are|was|were|does|do|did|has|have|ca|wo|should|must)n['’]t\b",
+     lambda m: {"ca": "can", "wo": "will"}.get(m.group(1), m.group(1))),
+    (r"\bnever\b", "always"), (r"\bno longer\b", "still"), (r"\bwithout\b", "with"),
+]
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?![\w.]*\d)")
+
+
+Flipped = tuple[str, str]  # (the flipped text, the word of the original that was changed)
+
+
+def _word(w: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w-]){re.escape(w)}(?![\w-])", re.IGNORECASE)
+
+
+def _cased(found: str, word: str) -> str:
+    """`word` written with the capital of the text it replaces ("Keys" -> "Queries")."""
+    return word[0].upper() + word[1:] if found[:1].isupper() and word[:1].islower() else word
+
+
+def _swap_words(text: str, pairs: Sequence[tuple[str, str]], rng: random.Random) -> Flipped | None:
+    candidates = [(x, y) for a, b in pairs for x, y in ((a, b), (b, a)) if _word(x).search(text)]
+    if not candidates:
+        return None
+    x, y = rng.choice(candidates)
+    if _word(y).search(text):
+        # Both present ("A is faster than B"): exchange them, which flips the claim.
+        both = re.compile(rf"(?<![\w-])({re.escape(x)}|{re.escape(y)})(?![\w-])", re.IGNORECASE)
+        return both.sub(lambda m: _cased(m.group(0), y if m.group(0).lower() == x.lower() else x),
+                        text), x
+    return _word(x).sub(lambda m: _cased(m.group(0), y), text, count=1), x
+
+
+def _negation(text: str, rng: random.Random) -> Flipped | None:
+    for pattern, repl in [*_UNNEGATE, *_NEGATE]:
+        if m := re.search(pattern, text):
+            # The changed word is the one the negation is about: the next content word.
+            after = re.findall(r"[A-Za-z][\w-]{3,}", text[m.end():])
+            return re.sub(pattern, repl, text, count=1), after[0] if after else m.group(0)
+    return None
+
+
+def _number(text: str, rng: random.Random) -> Flipped | None:
+    found = list(_NUMBER.finditer(text))
+    if not found:
+        return None
+    m = rng.choice(found)
+    value = float(m.group(1))
+    new = rng.choice([value * 2, value * 10, value / 2, value + 1, max(value - 1, 0) or 3])
+    shown = f"{new:g}" if "." in m.group(1) or new != int(new) else str(int(new))
+    if shown == m.group(1):
+        return None
+    return text[:m.start(1)] + shown + text[m.end(1):], m.group(1)
+
+
+FLIPS = {
+    "negation": _negation,
+    "number": _number,
+    "opposite": lambda text, rng: _swap_words(text, _OPPOSITES, rng),
+    "sibling": lambda text, rng: _swap_words(text, _SIBLINGS, rng),
+}
+
+
+def flip(text: str, rng: random.Random, about: str | None = None) -> tuple[str, str] | None:
+    """`text` with its meaning reversed by one rule (tried in random order), and the rule.
+
+    With `about` (the evidence the flipped text will be judged against), only a change to a
+    word that `about` also contains counts: flipping a clause the evidence says nothing about
+    makes a claim the evidence neither supports nor contradicts.
+    """
+    for name in rng.sample(sorted(FLIPS), len(FLIPS)):
+        flipped = FLIPS[name](text, rng)
+        if not flipped or flipped[0] == text:
+            continue
+        if about is not None and flipped[1].lower() not in about.lower():
+            continue
+        return flipped[0], name
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Pairs
+# --------------------------------------------------------------------------------------
+
+_CLAUSE_END = re.compile(r"[,;:]\s|\s[-–—]\s|\s\(")
+# A clause ending on one of these is cut mid-phrase ("... reduces the"), not a claim.
+_DANGLING_TEXT = """a an the of to in on at by for with from and or but as than that which
+    is are was were be its their this these"""
+_DANGLING = frozenset(_DANGLING_TEXT.split())
+
+
+def leading_clause(sentence: str) -> str | None:
+    """The sentence's first clause when it is a claim on its own (six words or more, not
+    ending on a function word), else None."""
+    m = _CLAUSE_END.search(sentence)
+    if not m:
+        return None
+    head = sentence[:m.start()].strip()
+    words = head.split()
+    if len(words) < _MIN_WORDS or words[-1].lower() in _DANGLING or head.lower().startswith(
+            ("unlike", "if", "when", "while", "although", "because", "for example", "in ")):
+        return None
+    return head + "."
+
+
+def _reworded(sentence: str) -> str:
+    """Light surface changes a paraphrase keeps: brackets dropped, lower case."""
+    text = re.sub(r"\s+\([^)]*\)", "", sentence)  # "(Wang et al., 2022)", not "sqrt(d_k)"
+    return text[0].lower() + text[1:] if text else text
+
+
+_ASIDE = re.compile(r"\s+\([^)]*\)|,\s+(?:such as|e\.g\.|for example|for instance|including|"
+                    r"which|who|often|usually|typically)\b[^,;:.]*(?=[,;:.])")
+
+
+def compressed(sentence: str) -> str | None:
+    """The sentence without its asides (brackets, "such as ..." lists, relative clauses), as a
+    tutor compresses a note; None when nothing was removed or too little is left."""
+    text = _ASIDE.sub("", sentence)
+    if text == sentence or len(text.split()) < _MIN_WORDS:
+        return None
+    return text
+
+
+def sentence_pairs(section: NoteSection, rng: random.Random) -> Iterator[Pair]:
+    """Pairs made from one section's own sentences."""
+    sentences = section.sentences
+    note = section.note
+    for claim, fix in section.pitfalls:
+        # The notes' own misconceptions, worded as a learner would state them: the closest
+        # the corpus comes to a confidently wrong answer in other words than the truth's.
+        yield Pair(fix, claim, CONTRADICTS, "pitfall", note)
+        yield Pair(claim, fix, CONTRADICTS, "pitfall", note)
+    for i, sentence in enumerate(sentences):
+        if rng.random() < 0.2:
+            yield Pair(sentence, _reworded(sentence), ENTAILS, "self", note)
+        short = compressed(sentence)
+        if short:
+            yield Pair(sentence, short, ENTAILS, "compressed", note)
+        head = leading_clause(sentence)
+        if head:
+            yield Pair(sentence, head, ENTAILS, "clause", note)
+            if rng.random() < 0.5:
+                yield Pair(head, sentence, NEITHER, "says-too-little", note)
+        if i + 1 < len(sentences):
+            # Evidence is often two neighbouring sentences: each alone is entailed by the pair,
+            # and a claim joining one of them to a fact from elsewhere is not.
+            window = f"{sentence} {sentences[i + 1]}"
+            yield Pair(window, rng.choice([sentence, sentences[i + 1], short or sentence]),
+                       ENTAILS, "window", note)
+            elsewhere = [s for j, s in enumerate(sentences) if j not in (i, i + 1)]
+            if head and elsewhere and rng.random() < 0.5:
+                extra = leading_clause(rng.choice(elsewhere))
+                if extra:
+                    claim = f"{head.rstrip('.')}, and {extra[0].lower()}{extra[1:]}"
+                    yield Pair(window, claim, NEITHER, "extra-claim", note)
+        flipped = flip(head or sentence, rng)
+        if flipped:
+            yield Pair(sentence, flipped[0], CONTRADICTS, flipped[1], note)
+        others = [s for j, s in enumerate(sentences) if j != i]
+        if others:
+            other = rng.choice(others)
+            yield Pair(sentence, other, NEITHER, "same-section", note)
+            # A flipped sentence about something else is still unrelated: the judge must not
+            # learn "a negation means a contradiction".
+            flipped_other = flip(other, rng) if rng.random() < 0.3 else None
+            if flipped_other:
+                yield Pair(sentence, flipped_other[0], NEITHER, "same-section-flipped", note)
+
+
+def point_pairs(question: Question, support: Sequence[tuple[str, float]],
+                stated: Sequence[tuple[str, float]], others: Sequence[tuple[str, str, float]],
+                rng: random.Random) -> Iterator[Pair]:
+    """Pairs for one question's key points. For key point k: `support[k]` is the note text
+    that best states it and `stated[k]` the bank answer's sentence that does (each with its
+    cosine); `others` holds (answer sentence, key point, cosine) of different points."""
+    for point, (evidence, cos_e), (said, cos_s) in zip(question.key_points, support, stated,
+                                                       strict=True):
+        text = point.point
+        note = point.source.file
+        if cos_e >= SUPPORT_COSINE:
+            yield Pair(evidence, text, ENTAILS, "point-support", note)
+        if cos_s >= SUPPORT_COSINE:
+            # The learner's register: an answer sentence that states the point entails it.
+            yield Pair(said, text, ENTAILS, "answer-states-point", note)
+            wrong = flip(said, rng, about=text)
+            if wrong:
+                yield Pair(wrong[0], text, CONTRADICTS, f"answer-{wrong[1]}", note)
+                yield Pair(text, wrong[0], CONTRADICTS, f"answer-{wrong[1]}", note)
+        wrong_point = flip(text, rng, about=evidence) if cos_e >= SUPPORT_COSINE else None
+        if wrong_point:
+            yield Pair(evidence, wrong_point[0], CONTRADICTS, f"point-{wrong_point[1]}", note)
+        head = leading_clause(text)
+        if head:  # a learner who says part of a point says something the point entails
+            yield Pair(text, head, ENTAILS, "point-clause", note)
+            yield Pair(head, text, NEITHER, "says-too-little", note)
+    for said, point_text, cos in others:
+        if cos < OTHER_POINT_MAX_COSINE:
+            yield Pair(said, point_text, NEITHER, "other-point", question.key_points[0].source.file)
+
+
+def learner_half(question_id: str) -> Literal["train", "tune"]:
+    """Which half of the dev learners a question's answers serve: training pairs, or choosing
+    the grading thresholds (never both). Held-out learners serve neither."""
+    return "train" if int(hashlib.sha256(question_id.encode()).hexdigest()[:8], 16) % 2 else "tune"
+
+
+def evidence_window(sentences: Sequence[str], vectors: np.ndarray, point: np.ndarray) -> str:
+    """The learner's two sentences closest to a key point, in the answer's order: what the
+    grader asks the judge whether it states the point (a point is often made across two)."""
+    best = sorted(np.argsort(-(vectors @ point))[:2].tolist())
+    return " ".join(sentences[i] for i in best)
+
+
+def learner_pairs(cases_file: Path, bank: dict[str, Question], encode: EncodeFn) -> Iterator[Pair]:
+    """Pairs from the training half of the dev learners (`learner_half`): their sentences
+    closest to each key point against the point, labelled as the learner's verdict (covered:
+    entails, contradicted: contradicts, missed: neither; partial is left out). Paraphrased
+    right and wrong claims are what rule-made pairs cannot teach."""
+    label = {"covered": ENTAILS, "contradicted": CONTRADICTS, "missed": NEITHER}
+    for row in yaml.safe_load(cases_file.read_text(encoding="utf-8"))["cases"]:
+        if row.get("held_out") or learner_half(row["question"]) != "train":
+            continue
+        question = bank[row["question"]]
+        vectors = encode([p.point for p in question.key_points])
+        for kind in ("correct", "partial", "wrong"):
+            sentences = [plain(x.text) for x in split_sentences(row[kind]["answer"])]
+            if not sentences:
+                continue
+            said = encode(sentences)
+            for point, vector, verdict in zip(question.key_points, vectors, row[kind]["verdicts"],
+                                              strict=True):
+                if verdict in label:
+                    premise = evidence_window(sentences, said, vector)
+                    yield Pair(premise, point.point, label[verdict], f"learner-{verdict}",
+                               point.source.file)
+
+
+def build_pairs(corpus_dir: Path, seed: int, encode: EncodeFn,
+                learners: Path | None = None) -> list[Pair]:
+    """Every training pair, shuffled with `seed` (held-out notes included, marked by `note`);
+    with `learners` (eval/interview_cases.yaml), also its training half's pairs."""
+    rng = random.Random(seed)
+    sections = note_sections(corpus_dir)
+    pairs = [p for s in sections for p in sentence_pairs(s, rng)]
+    # Each section's sentences and neighbouring pairs of them (a key point often sums up
+    # two), embedded once for all the questions that cite the section.
+    windows = {(s.note, s.heading): [*s.sentences, *(f"{a} {b}" for a, b in
+                                                     zip(s.sentences, s.sentences[1:], strict=False))]
+               for s in sections}
+    flat = [w for ws in windows.values() for w in ws]
+    vectors = iter(encode(flat))
+    embedded = {key: (ws, np.stack([next(vectors) for _ in ws])) for key, ws in windows.items()}
+    bank = {q.id: q for q in load_questions(corpus_dir)}
+    for question in bank.values():
+        pairs.extend(_question_pairs(question, embedded, encode, rng))
+    if learners is not None:
+        # Few but closest to what the judge grades: each is seen three times an epoch.
+        pairs.extend(list(learner_pairs(learners, bank, encode)) * LEARNER_REPEATS)
+    rng.shuffle(pairs)
+    return pairs
+
+
+Embedded = dict[tuple[str, str], tuple[list[str], np.ndarray]]
+
+
+def _question_pairs(question: Question, sections: Embedded, encode: EncodeFn,
+                    rng: random.Random) -> Iterator[Pair]:
+    points = [p.point for p in question.key_points]
+    answer = [plain(s.text) for s in split_sentences(question.answer)]
+    point_vecs = encode(points)
+    answer_vecs = encode(answer)
+    support = []
+    for k, point in enumerate(question.key_points):
+        windows, vecs = sections.get((point.source.file, point.source.section), ([], None))
+        if vecs is None:
+            support.append(("", 0.0))
+            continue
+        cos = vecs @ point_vecs[k]
+        best = int(cos.argmax())
+        support.append((windows[best], float(cos[best])))
+    sims = point_vecs @ answer_vecs.T  # (points, answer sentences)
+    stated = [(answer[int(row.argmax())], float(row.max())) for row in sims]
+    others = [(answer[int(sims[j].argmax())], points[k], float(sims[k, int(sims[j].argmax())]))
+              for j in range(len(points)) for k in range(len(points)) if j != k]
+    yield from point_pairs(question, support, stated, rng.sample(others, min(3, len(others))), rng)
+
+
+def data_hash(pairs: Sequence[Pair]) -> str:
+    digest = hashlib.sha256()
+    for p in pairs:
+        digest.update(f"{p.premise}\x1f{p.hypothesis}\x1f{p.label}\n".encode())
+    return digest.hexdigest()[:16]

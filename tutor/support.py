@@ -1,0 +1,104 @@
+"""Which passage sentence entails a claim, and which contradicts it: the judge over sentences.
+
+Answers use it to check each sentence against the passages the model was given (and attach
+the citation of the passage that entails it, and its sentence as the highlighted span);
+grading uses it to find the sentence of a note that states a key point. MiniLM's cosine only
+narrows the candidates (a pair of sentences costs the judge a few ms, and most passage
+sentences are about something else); the judge decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tutor.citations import split_sentences
+from tutor.config import Settings
+from tutor.judge import Judgment, load_judge
+from tutor.models import load_embedder
+
+# Candidate evidence per claim, by cosine: the entailing sentence was among the top 4 for
+# every supported sentence of eval/answer_support.yaml's dev split.
+CANDIDATES = 4
+_MARKERS = re.compile(r"\s*\[\d+\]")
+_MIN_WORDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A sentence (or two neighbouring ones) of passage `passage`: text[start:end]."""
+
+    passage: int  # index into the passages given
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The judge's best entailing and best contradicting span for one claim."""
+
+    entailed_by: Span | None
+    entails: float  # the judge's probability for that span
+    contradicted_by: Span | None
+    contradicts: float
+
+
+# A line break inside a paragraph, where the notes are hard-wrapped: not before a list item,
+# a table row, a heading, a quote or a blank line, and not after a blank line.
+_WRAP = re.compile(r"(?<=\S)\n(?=[^\s|#>*+\-\d])")
+
+
+def passage_spans(text: str, passage: int) -> list[Span]:
+    """A passage's sentences, and each pair of neighbours (a claim often merges two)."""
+    # Same length as `text`, so every span's offsets stay valid in the original.
+    unwrapped = _WRAP.sub(" ", text)
+    sentences = [s for s in split_sentences(unwrapped) if not s.is_code
+                 and len(s.text.split()) >= _MIN_WORDS]
+    spans = [Span(passage, s.start, s.end, s.text) for s in sentences]
+    pairs = [Span(passage, a.start, b.end, unwrapped[a.start:b.end])
+             for a, b in zip(sentences, sentences[1:], strict=False)]
+    return spans + pairs
+
+
+# "No: ..." / "Yes, ..." answer the learner's question; the claim is what follows.
+_ANSWER_WORD = re.compile(r"^(?:yes|no|not quite|not exactly|correct|right)\s*[,:;.!-]\s*",
+                          re.IGNORECASE)
+
+
+def claim_text(sentence: str) -> str:
+    """A sentence as a claim: its citation markers and any leading yes / no removed."""
+    claim = _ANSWER_WORD.sub("", _MARKERS.sub("", sentence).strip())
+    return claim[:1].upper() + claim[1:]
+
+
+class SupportChecker:
+    """Finds, for each claim, the passage spans that entail and contradict it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def evidence(self, claims: Sequence[str], passages: Sequence[str]) -> list[Evidence]:
+        spans = [span for n, text in enumerate(passages) for span in passage_spans(text, n)]
+        if not claims:
+            return []
+        if not spans:
+            return [Evidence(None, 0.0, None, 0.0) for _ in claims]
+        embedder = load_embedder(self.settings)
+        claim_vecs = embedder.encode(list(claims), normalize_embeddings=True, show_progress_bar=False)
+        span_vecs = embedder.encode([s.text for s in spans], normalize_embeddings=True,
+                                    show_progress_bar=False)
+        sims = np.asarray(claim_vecs) @ np.asarray(span_vecs).T
+        chosen = [list(np.argsort(-row)[:CANDIDATES]) for row in sims]
+        pairs = [(spans[j].text, claim) for claim, row in zip(claims, chosen, strict=True) for j in row]
+        judged = iter(load_judge(self.settings).judge(pairs))
+        out = []
+        for row in chosen:
+            scored: list[tuple[Span, Judgment]] = [(spans[j], next(judged)) for j in row]
+            entail = max(scored, key=lambda sj: sj[1].entails)
+            contra = max(scored, key=lambda sj: sj[1].contradicts)
+            out.append(Evidence(entail[0], entail[1].entails, contra[0], contra[1].contradicts))
+        return out

@@ -1,0 +1,77 @@
+"""The answer-support labels (`eval/answer_support.yaml`) and how well a checker agrees.
+
+Each item is an answer sentence a tutor might write, a section of the notes it would cite,
+and a label written by hand, blind to the judge: `supported` (a sentence of the section
+entails it; `evidence` is that sentence), `contradicted` (the section says otherwise) or
+`unsupported` (on topic, but the section does not say it). `scripts/eval_judge.py` reports
+agreement per split; the judge's thresholds are chosen on `dev` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from tutor.config import REPO_DIR
+from tutor.errors import TutorError
+from tutor.knowledge import section_text
+from tutor.support import Evidence, SupportChecker, claim_text
+
+LABELS_FILE = REPO_DIR / "eval" / "answer_support.yaml"
+SupportLabel = Literal["supported", "contradicted", "unsupported"]
+
+
+@dataclass(frozen=True, slots=True)
+class SupportItem:
+    id: str
+    split: Literal["dev", "test"]
+    doc: str
+    section: str
+    sentence: str
+    label: SupportLabel
+    evidence: str | None
+
+
+def load_items(path: Path = LABELS_FILE) -> list[SupportItem]:
+    try:
+        rows = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+        return [SupportItem(r["id"], r["split"], r["doc"], r["section"], r["sentence"], r["label"],
+                            r.get("evidence")) for r in rows]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise TutorError(f"{path}: not an answer-support label file ({exc})") from exc
+
+
+def verdict(evidence: Evidence, entail_at: float, contradict_at: float) -> SupportLabel:
+    """How the answer check reads the judge: a contradiction needs high confidence and must
+    outweigh the best entailment (calling a faithful sentence false is the worse error)."""
+    if evidence.contradicts >= contradict_at and evidence.contradicts > evidence.entails:
+        return "contradicted"
+    return "supported" if evidence.entails >= entail_at else "unsupported"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("**", "").replace("`", "").split()).lower()
+
+
+def span_matches(item: SupportItem, evidence: Evidence) -> bool:
+    """The highlighted span is the labelled evidence sentence (or a pair containing it)."""
+    if item.evidence is None or evidence.entailed_by is None:
+        return False
+    span, wanted = _flat(evidence.entailed_by.text), _flat(item.evidence)
+    return wanted in span or span in wanted
+
+
+def judge_items(checker: SupportChecker, corpus_dir: Path, items: Sequence[SupportItem]
+                ) -> list[Evidence]:
+    """The checker's evidence for every item, against its labelled section."""
+    out = []
+    for item in items:
+        passage = section_text(corpus_dir, item.doc, item.section)
+        if not passage:
+            raise TutorError(f"{item.id}: no section {item.section!r} in {item.doc}")
+        out.append(checker.evidence([claim_text(item.sentence)], [passage])[0])
+    return out
