@@ -58,8 +58,10 @@ def passage_spans(text: str, passage: int) -> list[Span]:
     unwrapped = _WRAP.sub(" ", text)
     sentences = [s for s in split_sentences(unwrapped) if not s.is_code
                  and len(s.text.split()) >= _MIN_WORDS]
-    spans = [Span(passage, s.start, s.end, s.text) for s in sentences]
-    pairs = [Span(passage, a.start, b.end, unwrapped[a.start:b.end])
+    # Each span's text is the original's slice (line breaks kept), so a citation's span_text
+    # is exactly passage[start:end]; the judge's tokenizer reads a line break as a space.
+    spans = [Span(passage, s.start, s.end, text[s.start:s.end]) for s in sentences]
+    pairs = [Span(passage, a.start, b.end, text[a.start:b.end])
              for a, b in zip(sentences, sentences[1:], strict=False)]
     return spans + pairs
 
