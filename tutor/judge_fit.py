@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tutor.judge_data import LABELS, Pair
-from tutor.reranker_fit import cross_encoder, optimizer
+from tutor.reranker_fit import cross_encoder, optimizer, step
 
 HEAD_LR, BODY_LR = 1e-3, 5e-5
 # Label smoothing keeps the probabilities from saturating on rule-made pairs, so the
@@ -74,13 +74,7 @@ def fit(pairs: Sequence[Pair], base: str, output: Path, *, epochs: int = 1, seed
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=model.device.type == "cuda"):
                 logits = model(features)["scores"].float()
             target = torch.tensor([p.label for p in batch], device=model.device)
-            value = loss_fn(logits, target)
-            adamw.zero_grad()
-            value.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            adamw.step()
-            schedule.step()
-            losses.append(value.item())
+            losses.append(step(model, adamw, schedule, loss_fn(logits, target)))
             bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
         model.eval()
         row: dict[str, Any] = {"epoch": epoch + 1,

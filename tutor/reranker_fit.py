@@ -108,6 +108,18 @@ def optimizer(model: Any, steps: int, head_lr: float, body_lr: float) -> tuple[A
     return adamw, get_linear_schedule_with_warmup(adamw, int(0.1 * steps), steps)
 
 
+def step(model: Any, adamw: Any, schedule: Any, loss: Any) -> float:
+    """One optimisation step on `loss` (gradients clipped to norm 1); returns its value."""
+    import torch
+
+    adamw.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    adamw.step()
+    schedule.step()
+    return float(loss.item())
+
+
 def mrr_at_10(model: Any, cases: Sequence[Case], batch_size: int = 64) -> float:
     """Mean reciprocal rank of the first relevant candidate when the model alone orders them."""
     total = 0.0
@@ -173,12 +185,7 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
                 labels = torch.zeros_like(logits)
                 labels[:, 0] = 1.0
                 value = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-            adamw.zero_grad()
-            value.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            adamw.step()
-            schedule.step()
-            losses.append(value.item())
+            losses.append(step(model, adamw, schedule, value))
             bar.set_postfix(loss=f"{sum(losses[-25:]) / len(losses[-25:]):.3f}")
         model.eval()
         row = {"epoch": epoch + 1, "loss": round(sum(losses[-len(batches):]) / len(batches), 4)}
