@@ -23,14 +23,7 @@ from pathlib import Path
 import tutor  # noqa: F401
 from tutor.benchmarks import ingest_corpus, machine, publish, stamp
 from tutor.config import REPO_DIR, Settings
-from tutor.grading import (
-    GRADE_METHODS,
-    GradeMethod,
-    Grader,
-    PointEvidence,
-    VerdictThresholds,
-    decide,
-)
+from tutor.grading import GRADE_METHODS, GradeMethod, Grader
 from tutor.index import Index
 from tutor.judge_data import learner_half
 from tutor.knowledge import load_questions
@@ -45,6 +38,7 @@ from tutor.learners import (
 )
 from tutor.llm import EmbeddedLLM, get_llm
 from tutor.prompts import prompt_versions
+from tutor.verdicts import PointEvidence, VerdictThresholds, decide
 
 RESULTS = REPO_DIR / "eval" / "results"
 

@@ -11,22 +11,13 @@ import pytest
 from support import offline_cli
 
 from tutor.config import REPO_DIR, Settings
-from tutor.grading import (
-    INJECTION_CAP,
-    Grader,
-    PointEvidence,
-    Verdict,
-    VerdictThresholds,
-    answer_units,
-    conflict,
-    decide,
-    follow_up_target,
-    score,
-)
+from tutor.cues import conflict
+from tutor.grading import INJECTION_CAP, Grader, answer_units, follow_up_target, score
 from tutor.index import Index
 from tutor.knowledge import load_questions
 from tutor.learners import CASES, Agreement, evaluate, load_cases
 from tutor.llm import EmbeddedLLM
+from tutor.verdicts import PointEvidence, Verdict, VerdictThresholds, decide
 
 BANK = load_questions(REPO_DIR / "corpus")
 BY_ID = {q.id: q for q in BANK}

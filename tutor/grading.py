@@ -48,20 +48,20 @@ from rapidfuzz import fuzz
 
 from tutor.citations import split_sentences
 from tutor.config import Settings
+from tutor.cues import conflict
 from tutor.guard import strip_overrides
 from tutor.knowledge import KeyPoint, Question
 from tutor.llm import LLM, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.support import SupportChecker
+from tutor.verdicts import PointEvidence, Verdict, VerdictThresholds, decide, point_evidence
 
 if TYPE_CHECKING:
     from tutor.index import Index
-    from tutor.judge import Judge
     from tutor.retrieve import Retriever
 
 log = logging.getLogger(__name__)
 
-Verdict = Literal["covered", "partial", "missed", "contradicted"]
 GradeMethod = Literal["embedding", "embedding+judge", "judge", "llm"]
 GRADE_METHODS: tuple[GradeMethod, ...] = ("embedding", "embedding+judge", "judge", "llm")
 VERDICTS: tuple[Verdict, ...] = ("covered", "partial", "missed", "contradicted")
@@ -402,172 +402,6 @@ def answer_units(text: str, question: Question) -> tuple[list[str], list[Unit]]:
             units.extend(Unit(sentence[a:b], i) for a, b in spans)
             units.extend(Unit(sentence[a[0]:b[1]], i) for a, b in zip(spans, spans[1:], strict=False))
     return sentences, units
-
-
-# --------------------------------------------------------------------------------------
-# Contradiction cues (embedding method)
-# --------------------------------------------------------------------------------------
-
-_NEGATION = re.compile(
-    r"\b(not|no|never|cannot|without|nothing|none|neither|nor|lack|lacks|blocks|prevents|fails"
-    r"|rather than|instead of)\b|n['’]t\b|\b(?!(?:un|regard|never)less\b)\w{3,}less\b",
-    re.IGNORECASE,
-)
-_POLARITY_BREAK = re.compile(r"[,;:()]\s*|\s+(?:and|but|while|whereas|because|since|so|although|"
-                             r"though|yet|otherwise|which)\s+", re.IGNORECASE)
-_STOP_TEXT = """the a an of to in on at by for with from as it its that this and or each their them
-    they than then is are was were be been has have had do does did can could will would should
-    may might must not no never nothing none without"""
-_STOP = frozenset(_STOP_TEXT.split())
-
-
-def _stems(text: str) -> set[str]:
-    return {w[:5] for w in _TOKEN.findall(text.lower()) if w not in _STOP and len(w) > 2}
-
-
-def _polarity_flip(point: str, claim: str) -> bool:
-    """A clause of the claim says "not X" where the point's clause about X says "X", or the
-    reverse. Clauses are paired by shared content words, so a negation about another part of
-    the point ("..., not task success") does not count against a claim that skips it."""
-    point_clauses = [(c, _stems(c)) for c in _POLARITY_BREAK.split(point) if c and c.strip()]
-    for clause in _POLARITY_BREAK.split(claim):
-        stems = _stems(clause or "")
-        if not stems:
-            continue
-        overlaps = [len(stems & s) for _, s in point_clauses]
-        best = max(overlaps)
-        if best < min(2, len(stems)):
-            continue
-        parity = len(_NEGATION.findall(clause)) % 2
-        if any(n == best and len(_NEGATION.findall(c)) % 2 != parity
-               for (c, _), n in zip(point_clauses, overlaps, strict=True)):
-            return True
-    return False
-
-
-# Direction words that make two otherwise similar claims incompatible.
-_OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
-    (frozenset(a.split()), frozenset(b.split()))
-    for a, b in (
-        ("increase increases increasing raise raises grow grows growing larger bigger higher "
-         "longer more quadruples quadruple multiplies expensive slower",
-         "decrease decreases reduce reduces reducing shrink shrinks smaller lower shorter fewer "
-         "less cheaper faster"),
-        ("linear linearly", "quadratic quadratically square squared"),
-        ("before pre-ln", "after post-ln"),
-        ("zero", "random randomly"),
-        ("same sharing shared only", "any whatever different another"),
-        ("self-supervised self-supervision unlabelled unlabeled", "labelled labeled human-labelled "
-         "supervised"),
-        ("top-k few subset", "all every"),
-        ("worse", "better equally"),
-    )
-)
-# Absolute claims; against a hedged point they are the typical confidently wrong answer.
-_ABSOLUTE = frozenset({"completely", "entirely", "perfectly", "always", "exactly", "fully",
-                       "guaranteed"})
-_HEDGE = frozenset({"not", "but", "can", "may", "might", "often", "usually", "only", "still",
-                    "although", "rather"})
-_PARAPHRASE = 0.8
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
-_TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUMBER.findall(re.sub(r"(\d)\s*[x×]\s*(\d)", r"\1 \2", text))}
-
-
-def conflict(point: str, claim: str, similarity: float) -> str | None:
-    """The cue by which `claim` seems to say the opposite of `point`, or None.
-
-    Both are already about the same thing (their embeddings are close). Each cue alone is
-    weak; the grader applies them only to the learner's clauses that best match the point.
-    A near-paraphrase (cosine >= 0.8) that moves a negation around ("no worked examples" /
-    "few-shot puts worked examples first") is nearly always the same claim reworded, so
-    polarity only counts below that.
-    """
-    if similarity < _PARAPHRASE and _polarity_flip(point, claim):
-        return "polarity"
-    p_words = set(_TOKEN.findall(point.lower()))
-    c_words = set(_TOKEN.findall(claim.lower()))
-    for a, b in _OPPOSITES:
-        for mine, theirs in ((a, b), (b, a)):
-            if c_words & mine and p_words & theirs and not p_words & mine and not c_words & theirs:
-                return f"opposite: {sorted(c_words & mine)[0]} / {sorted(p_words & theirs)[0]}"
-    p_numbers, c_numbers = _numbers(point), _numbers(claim)
-    if c_numbers - p_numbers and p_numbers - c_numbers:
-        return "number"  # each states a quantity the other does not: 50,176 vs 196 tokens
-    if c_words & _ABSOLUTE - p_words and p_words & _HEDGE:
-        return "absolute"
-    return None
-
-
-# --------------------------------------------------------------------------------------
-# Verdicts from the judge
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PointEvidence:
-    """What the judge says about one key point against the learner's closest units.
-
-    `states`: the learner's unit entails the point (they said it). `part`: the point, or the
-    note sentence behind it, entails the learner's unit (they said a true part of it).
-    `contradicts`: the learner's unit and the point (or its note) cannot both be true, with
-    both directions of the pair agreeing (their mean), since one direction alone also fires
-    on true statements that merely word a detail differently.
-    """
-
-    states: float
-    part: float
-    contradicts: float
-    states_unit: int | None  # index into the candidate units of the best for each
-    part_unit: int | None
-    contradicts_unit: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class VerdictThresholds:
-    covered: float
-    partial: float
-    contradicted: float
-
-
-def decide(evidence: PointEvidence, at: VerdictThresholds) -> tuple[Verdict, int | None]:
-    """The verdict and the unit that earned it. Calling a true statement wrong is the worst
-    error a grader makes, so `contradicted` needs the judge's high confidence, and a point the
-    learner stated wins over a contradiction found elsewhere in the answer."""
-    if evidence.states >= at.covered:
-        return "covered", evidence.states_unit
-    if evidence.contradicts >= at.contradicted:
-        return "contradicted", evidence.contradicts_unit
-    if max(evidence.part, evidence.states) >= at.partial:
-        unit = evidence.part_unit if evidence.part >= evidence.states else evidence.states_unit
-        return "partial", unit
-    return "missed", None
-
-
-def point_evidence(judge: Judge, point: str, note: str | None, units: Sequence[str]
-                   ) -> PointEvidence:
-    """Ask the judge about `point` (and the note sentence behind it) against each unit."""
-    if not units:
-        return PointEvidence(0.0, 0.0, 0.0, None, None, None)
-    evidence = [point, *([note] if note else [])]
-    pairs = [(u, point) for u in units] + [(e, u) for e in evidence for u in units]
-    judged = judge.judge(pairs)
-    n = len(units)
-    forward, backward = judged[:n], [judged[n + k * n: n + (k + 1) * n] for k in range(len(evidence))]
-    states = [j.entails for j in forward]
-    part = [max(b[i].entails for b in backward) for i in range(n)]
-    contradicts = [max((forward[i].contradicts + b[i].contradicts) / 2 for b in backward)
-                   for i in range(n)]
-
-    def best(values: list[float]) -> tuple[float, int]:
-        i = max(range(n), key=values.__getitem__)
-        return values[i], i
-
-    (s, si), (p, pi), (c, ci) = best(states), best(part), best(contradicts)
-    return PointEvidence(s, p, c, si, pi, ci)
 
 
 # --------------------------------------------------------------------------------------
