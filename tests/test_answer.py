@@ -86,17 +86,6 @@ def test_a_sentence_a_passage_entails_gets_that_passages_citation(
     assert " ".join(cited.span_text.split()).startswith(grounded[:40])
 
 
-def test_answer_with_no_supported_sentence_becomes_a_refusal(corpus_settings: Settings, corpus_index: Index,
-                                                             scripted: list[Scripted]) -> None:
-    # A near-topic question clears the relevance floor; a small model then answers from its
-    # own knowledge and cites a passage that says nothing of the sort.
-    reply = stream_reply(["A convolution with stride 2 and padding 1 halves a 32 by 32 input to 16 by 16 [1]."])
-    tutor, server = scripted_tutor(corpus_settings, corpus_index, scripted, reply)
-    answer = tutor.ask("How does LoRA fine-tune a model cheaply?")
-    assert server.posts == 1
-    assert answer.refused and answer.answer.startswith(NOT_COVERED) and answer.citations == []
-
-
 def test_out_of_scope_question_refuses_without_calling_the_model(
         corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted]) -> None:
     tutor, server = scripted_tutor(corpus_settings, corpus_index, scripted, text_reply("Paris."))
@@ -205,18 +194,28 @@ def test_retrieval_confidence_picks_the_prompt(corpus_settings: Settings, corpus
     assert ("reply exactly" in server.requests[0]["messages"][0]["content"]) == (prompt == "answer_or_refuse")
 
 
-def test_mostly_unbacked_answer_becomes_a_refusal(corpus_settings: Settings, corpus_index: Index,
-                                                  scripted: list[Scripted]) -> None:
-    question = "How does LoRA fine-tune a model cheaply?"
-    from tutor.retrieve import Retriever
-
-    first = Retriever(corpus_settings, corpus_index).search(question).hits[0].chunk.text
-    grounded = next(s for s in first.replace("\n", " ").split(". ") if len(s.split()) > 8)
-    reply = stream_reply([f"{grounded} [1]. ", "It was invented in 1850 by a famous chef [1]. ",
+@pytest.mark.parametrize("confident", [True, False])
+def test_an_answer_no_passage_entails_quotes_the_notes_or_refuses(
+        corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted], confident: bool) -> None:
+    # The model answered from its own knowledge (or in words the judge cannot match). For a
+    # question a passage matches closely the notes answer it in their own words; for a weak
+    # match the tutor says the notes do not cover it. The invented sentences are never shown.
+    settings = corpus_settings.model_copy(update={"answer_confidence": 0.0 if confident else 1.01})
+    reply = stream_reply(["It was invented in 1850 by a famous chef [1]. ",
                           "Chefs still use it to season soup on Sundays [2]."])
-    tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted, reply)
-    answer = tutor.ask(question)
-    assert answer.refused and answer.answer.startswith(NOT_COVERED)
+    tutor, _ = scripted_tutor(settings, corpus_index, scripted, reply)
+    answer = tutor.ask("How does LoRA fine-tune a model cheaply?")
+    assert "chef" not in answer.answer.lower()
+    if not confident:
+        assert answer.refused and answer.refusal_reason == "unentailed"
+        assert answer.answer.startswith(NOT_COVERED) and not answer.citations
+        return
+    assert not answer.refused and answer.quoted and not answer.unsupported_sentences
+    [cited] = answer.citations
+    passage = answer.contexts[cited.n - 1].chunk
+    assert passage.text[cited.span[0]:cited.span[1]] == cited.span_text
+    assert " ".join(cited.span_text.split()).rstrip(".") in answer.answer
+    assert "LoRA" in passage.text and answer.answer.endswith(f"[{cited.n}].")
 
 
 def test_planted_authority_notes_are_removed() -> None:

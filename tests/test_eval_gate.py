@@ -153,6 +153,18 @@ def test_a_metric_the_new_run_no_longer_computes_is_a_regression() -> None:
         ("citation_relevance", None, "not computed: no answered case")]  # another judge: not compared
 
 
+def test_a_judged_metric_the_new_run_did_not_ask_for_is_not_compared() -> None:
+    """CI's `--judged faithfulness answer_relevancy` leaves out the ungated LLM context
+    precision; an asked-for metric the judge could not score is still a regression."""
+    old = summary(Metric("llm_context_precision", "judged", 0.8, 8, ""), Metric("faithfulness", "judged", 0.7, 8, ""))
+    new = summary(Metric("faithfulness", "judged", None, 0, "", "not computed: judge failed"))
+    new.judged = ["faithfulness", "answer_relevancy"]
+    assert [(r.metric, r.note) for r in regressions(old, new, Tolerances(0.02))] == [
+        ("faithfulness", "not computed: judge failed")]
+    cases = [case(i, judged={"faithfulness": Score(1.0), "answer_relevancy": Score(0.8)}) for i in range(3)]
+    assert [m.name for m in judged_metrics(cases, SEED)] == ["faithfulness", "answer_relevancy"]
+
+
 def test_runs_over_other_cases_are_not_compared() -> None:
     with pytest.raises(InputError, match="over the dev split with one over the all split"):
         regressions(summary(split="dev"), summary(split="all"), Tolerances(0.02))

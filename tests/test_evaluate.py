@@ -122,6 +122,7 @@ def test_refusals_are_measured_on_the_full_pipeline(run: Run) -> None:
     off, injection = cases["t-3"].pipeline, cases["t-4"].pipeline
     assert off is not None and off.refused and off.llm_called  # no floor: the LLM refused
     assert injection is not None and injection.refused and not injection.llm_called
+    assert (off.refusal_reason, injection.refusal_reason) == ("model", "injection")
     m = {x.name: x for x in run.summary.metrics}
     assert m["refusal_out_of_scope"].value == 1.0 and m["refusal_injection"].value == 1.0
     assert m["answered_in_sample"].value == 1.0 and m["refusal_accuracy"].value == 1.0

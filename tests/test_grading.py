@@ -247,12 +247,14 @@ def test_simulated_learners_with_the_fast_offline_method(grader: Grader) -> None
 
 def test_simulated_learners_with_the_trained_judge(corpus_settings: Settings,
                                                     corpus_index: Index) -> None:
-    """The opt-in `judge` method on every labelled learner, the held-out ones (written blind
-    to it) included. Minimums: its measured levels (docs/judge.md) less a margin of about two
-    answers' worth, so a worse judge or a broken `decide` fails here."""
+    """The opt-in `judge` method on the held-out learners (written blind to it; the dev ones,
+    which its thresholds were tuned on, are scripts/eval_interview.py's), and on every learner
+    with nothing to grade. Minimums: its measured levels (docs/judge.md) less a margin of about
+    two answers' worth, so a worse judge or a broken `decide` fails here."""
     judge = Grader(corpus_settings, corpus_index, method="judge")
     cases, _ = load_cases(BANK)
-    assert len({c.question_id for c in cases}) >= 38
+    cases = [c for c in cases if c.held_out or c.kind in ("empty", "gibberish", "repeating")]
+    assert len({c.question_id for c in cases if c.held_out}) >= 13
     result = evaluate(judge, BANK, cases)
     report = result.markdown()
     print("\n" + report)
@@ -274,10 +276,16 @@ def embedded() -> EmbeddedLLM:
 def test_simulated_learners_with_the_default_offline_method(corpus_settings: Settings,
                                                             corpus_index: Index,
                                                             embedded: EmbeddedLLM) -> None:
+    """The default method with the real LLM, on every 5th question's learners (its agreement
+    over all of them, ~15 min of LLM calls on 2 cores, is scripts/eval_interview.py's job):
+    no correct learner below 7, no confidently wrong one above 3."""
     judged = Grader(corpus_settings, corpus_index, llm=embedded, method="embedding+judge")
-    cases, thresholds = load_cases(BANK, [CASES])
+    cases, _ = load_cases(BANK, [CASES])
+    sampled = sorted({c.question_id for c in cases})[::5]
+    cases = [c for c in cases if c.question_id in sampled]
+    assert {c.kind for c in cases} >= {"correct", "partial", "wrong"} and len(sampled) >= 5
     result = evaluate(judged, BANK, cases)
-    _check(result, thresholds.agreement, thresholds.follow_up_target)
+    print("\n" + result.markdown())
     assert result.method.startswith("embedding+judge: embedded:")
     wrong = [(r.case.question_id, r.grade.score) for r in result.results
              if r.case.kind == "wrong" and r.grade.score > 3]

@@ -1,5 +1,7 @@
-"""Retrieval quality on the committed gold sets (the full numbers come from `tutor eval` and
-scripts/bench_retrieval.py; this test guards against a regression)."""
+"""Retrieval checks the evaluation gate does not make: the question bank finds its sections,
+off-topic questions look less relevant, and the pipeline works on documents we did not write.
+Retrieval quality on the gold set is gated by `tutor eval --check` (eval/thresholds.toml),
+which `make test` runs after this suite."""
 
 from __future__ import annotations
 
@@ -27,13 +29,6 @@ def test_gold_set_is_well_formed() -> None:
     assert len(GOLD) >= 80 and len({g.id for g in GOLD}) == len(GOLD)
 
 
-def test_hybrid_rerank_finds_the_reference_section(retriever: Retriever) -> None:
-    scores = mean_scores([score_case(retriever.search(g.question, k=10).hits, g.reference_passages)
-                          for g in ANSWERABLE])
-    print(f"\ndefault mode on {len(ANSWERABLE)} gold cases: {scores}")
-    assert scores.hit_at_5 >= 0.85 and scores.mrr_at_10 >= 0.65
-
-
 def test_question_bank_questions_find_their_cited_sections(retriever: Retriever) -> None:
     """The knowledge-base issue's check: each bank question retrieves a section it cites."""
     from tutor.gold import Passage
@@ -55,7 +50,8 @@ def test_out_of_scope_questions_look_less_relevant(retriever: Retriever) -> None
     in-scope ones; the answer prompt's abstention is the second stage, measured end to end by
     `tutor eval`). Here: off-topic questions must look clearly less relevant on average."""
     def best_dense(question: str) -> float:
-        return max((h.scores.dense or 0.0) for h in retriever.search(question, k=10).hits)
+        # Dense mode's top hit is the best cosine over the whole index, with no reranking.
+        return max((h.scores.dense or 0.0) for h in retriever.search(question, mode="dense", k=1).hits)
 
     off = [best_dense(g.question) for g in GOLD if g.kind == "out_of_scope"]
     on = [best_dense(g.question) for g in ANSWERABLE if g.kind == "in_scope"][:40]

@@ -20,7 +20,7 @@ PASSAGE = (
 # Measured with the shipped judge (bench:judge-support): supported / not agreement dev .772,
 # test .662; span = the labelled evidence sentence .90 on both. Each minimum is about three
 # of the 145 sentences below.
-SUPPORT_DEV, SUPPORT_TEST, SPAN_MINIMUM = 0.75, 0.64, 0.87
+SUPPORT_TEST, SPAN_MINIMUM = 0.64, 0.87
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +66,14 @@ def test_nothing_to_check(checker: SupportChecker) -> None:
 
 
 def test_agreement_with_the_answer_support_labels(checker: SupportChecker) -> None:
-    """The labels were written blind to the judge; thresholds were chosen on `dev` only.
-    Minimums: the measured levels (docs/judge.md) less about three sentences."""
+    """The held-out (`test`) labels, written blind to the judge; its thresholds were chosen on
+    `dev`, whose agreement scripts/eval_judge.py reports. Minimums: the measured levels
+    (docs/judge.md) less about three sentences."""
     settings = checker.settings
-    items = load_items()
+    items = [i for i in load_items() if i.split == "test"]
     found = judge_items(checker, settings.corpus_dir, items)
-    for split, minimum in (("dev", SUPPORT_DEV), ("test", SUPPORT_TEST)):
-        chosen = [(i, e) for i, e in zip(items, found, strict=True) if i.split == split]
-        agree = sum((verdict(e, settings.support_entails_at, settings.support_contradicts_at)
-                     == "supported") == (i.label == "supported") for i, e in chosen)
-        assert agree / len(chosen) >= minimum, (split, agree, len(chosen))
+    agree = sum((verdict(e, settings.support_entails_at, settings.support_contradicts_at)
+                 == "supported") == (i.label == "supported") for i, e in zip(items, found, strict=True))
+    assert agree / len(items) >= SUPPORT_TEST, (agree, len(items))
     labelled = [(i, e) for i, e in zip(items, found, strict=True) if i.label == "supported"]
     assert sum(span_matches(i, e) for i, e in labelled) / len(labelled) >= SPAN_MINIMUM

@@ -6,9 +6,12 @@ passage is dropped (never shown, always counted); each sentence is then checked 
 the passages by our judge (`tutor/support.py`): a sentence a passage entails is cited to that
 passage with the entailing sentence as its span; one a passage contradicts is never shown,
 the passage's own sentence (quoted, cited) stands in its place; one no passage entails is
-shown uncited and flagged. When retrieval finds
-nothing above the relevance floor, the tutor says its notes do not cover the question and
-names the nearest topics they do cover, without asking the model to invent an answer.
+shown uncited and flagged. When no sentence of the answer is entailed, the model answered
+from its own knowledge or in words the judge cannot match: for a question the passages match
+closely the tutor answers in the notes' own words (the passage sentences nearest the question,
+quoted and cited); otherwise it says its notes do not cover the question. When retrieval finds
+nothing above the relevance floor, it says so and names the nearest topics the notes do cover,
+without asking the model to invent an answer.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ from tutor.support_labels import verdict
 log = logging.getLogger(__name__)
 
 NOT_COVERED = "My notes don't cover this."
+# Why the tutor refused: the question was only an instruction to the tutor; retrieval found
+# nothing above the relevance floor; the model said the notes do not cover it; the reply was
+# empty or repeated the prompt; or no passage entailed any of the model's sentences and no
+# passage matched the question closely enough to quote.
+REFUSAL_REASONS = ("injection", "off_topic", "model", "no_answer", "unentailed")
 _MARKERS = re.compile(r"\[\d+\]")
 
 
@@ -76,6 +84,10 @@ class Answer:
     nearest_topics: list[str] = field(default_factory=list)
     # Sentences a passage contradicted, each replaced by that passage's sentence.
     corrected_sentences: list[str] = field(default_factory=list)
+    # No sentence of the model's answer was entailed, so the answer quotes the notes instead.
+    quoted: bool = False
+    # Why a refusal was given (one of REFUSAL_REASONS); empty for an answer.
+    refusal_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (README: "ask --json")."""
@@ -93,6 +105,8 @@ class Answer:
             "suggestions": self.suggestions,
             "nearest_topics": self.nearest_topics,
             "corrected_sentences": self.corrected_sentences,
+            "quoted": self.quoted,
+            "refusal_reason": self.refusal_reason,
         }
 
 
@@ -131,18 +145,19 @@ class Tutor:
         text = check_question(question)
         cleaned, overrides = strip_overrides(text)
         if not cleaned:
-            yield self._refusal(text, text, [], timings, started, injection=True)
+            yield self._refusal(text, text, [], timings, started, "injection")
             return
         standalone = self._standalone(cleaned, history, timings)
         retrieval = self.retriever.search(standalone)
         timings.update(retrieval.timings_ms)
         if not retrieval.relevant:
-            yield self._refusal(text, standalone, retrieval.hits, timings, started)
+            yield self._refusal(text, standalone, retrieval.hits, timings, started, "off_topic")
             return
         contexts = retrieval.hits[: self.settings.answer_passages]
         yield AnswerEvent("sources", hits=contexts)
 
-        prompt = self._prompt(retrieval.hits)
+        confident = self._confident(retrieval.hits)
+        prompt = load_prompt("answer" if confident else "answer_or_refuse")
         messages = self._messages(prompt, standalone, contexts, history)
         parser = CitationParser(len(contexts))
         llm_started = time.perf_counter()
@@ -158,27 +173,30 @@ class Tutor:
         timings["llm_ms"] = _ms(llm_started)
         parsed = parser.result()
         if leaks_prompt(parsed.text, prompt) or _MARKERS.sub("", parsed.text).strip() == "":
-            yield self._refusal(text, standalone, retrieval.hits, timings, started)
+            yield self._refusal(text, standalone, retrieval.hits, timings, started, "no_answer")
             return
         if parsed.text.strip().startswith(NOT_COVERED.rstrip(".")):
-            yield self._refusal(text, standalone, retrieval.hits, timings, started)
+            yield self._refusal(text, standalone, retrieval.hits, timings, started, "model")
             return
 
         check_started = time.perf_counter()
         checked = self._verify(parsed.text, parsed.sentences(), contexts)
         timings["check_ms"] = _ms(check_started)
         if checked.claims and not checked.backed:
-            # No claim is entailed by any passage: the model answered from its own knowledge
-            # (a small model does this for near-topic questions the notes do not cover, e.g.
-            # "k-means++ versus random init"). Not "most claims", as with the lexical check:
-            # the judge under-calls paraphrases (dev supported / not agreement .77), and
-            # refusing whenever half the sentences were unentailed left 5 of the evaluation's
-            # 10 sampled answerable questions answered; an answer with one entailed sentence
-            # is shown, its other sentences uncited and flagged.
-            log.info("refused: no passage entails %d of the answer's %d sentences",
-                     checked.claims - checked.backed, checked.claims)
-            yield self._refusal(text, standalone, retrieval.hits, timings, started)
-            return
+            # No claim is entailed by any passage. Either the model answered from its own
+            # knowledge (a small model does this for near-topic questions the notes do not
+            # cover, e.g. "k-means++ versus random init") or the judge missed a paraphrase (it
+            # under-calls them: dev supported / not agreement .77, and "softmax saturates"
+            # for the notes' "almost one-hot, so almost no gradient" scores .13). Where a
+            # passage matches the question closely, the notes answer it: quote them rather
+            # than tell a learner that a topic the notes cover is not covered. Not "most
+            # claims": an answer with one entailed sentence is shown, its others flagged.
+            log.info("no passage entails any of the answer's %d sentences (%s)", checked.claims,
+                     "quoting the notes" if confident else "refusing")
+            if not confident:
+                yield self._refusal(text, standalone, retrieval.hits, timings, started, "unentailed")
+                return
+            checked = self._quote(standalone, contexts)
         timings["total_ms"] = _ms(started)
         if overrides:
             log.info("removed %d instruction-like sentence(s) from the question", overrides)
@@ -188,13 +206,14 @@ class Tutor:
             unsupported_sentences=checked.unsupported, refused=False, backend=self.llm.name,
             timings_ms=timings, dropped_citations=parsed.dropped,
             suggestions=self.suggestions(standalone), corrected_sentences=checked.corrected,
+            quoted=checked.quoted,
         ))
 
     # -- steps --------------------------------------------------------------------------
-    def _prompt(self, hits: Sequence[Hit]) -> str:
-        """The answer prompt for this retrieval. When a passage is a close match (dense cosine
-        at or above `answer_confidence`), the model is told to answer from the passages; below
-        that it may also reply that the notes do not cover the question.
+    def _confident(self, hits: Sequence[Hit]) -> bool:
+        """Whether a passage is a close match (dense cosine at or above `answer_confidence`).
+        If so the model is told to answer from the passages (the `answer` prompt); below that it
+        may also reply that the notes do not cover the question (`answer_or_refuse`).
 
         Why two prompts: given the choice, the 1.5B model said "my notes don't cover this" for
         11 of 16 answerable gold questions, even at cosine 0.79; without the choice it answered
@@ -203,8 +222,18 @@ class Tutor:
         the support check below refuses answers whose claims the passages do not back.
         """
         dense = [h.scores.dense for h in hits if h.scores.dense is not None]
-        confident = bool(dense) and max(dense) >= self.settings.answer_confidence
-        return load_prompt("answer" if confident else "answer_or_refuse")
+        return bool(dense) and max(dense) >= self.settings.answer_confidence
+
+    def _quote(self, question: str, contexts: Sequence[Hit]) -> _Verified:
+        """The answer in the notes' words: the sentence (or pair of neighbours) of the top
+        passage (the reranker's choice) nearest the question, quoted and cited."""
+        span = SupportChecker(self.settings).nearest_span(question, contexts[0].chunk.text)
+        c = contexts[span.passage].chunk
+        out = _Verified(_quoted(span.text, span.passage + 1, lead="The notes put it this way:"),
+                        quoted=True)
+        out.citations = [Citation(span.passage + 1, c.id, c.doc, c.section, (span.start, span.end),
+                                  span.text)]
+        return out
 
     def _standalone(self, question: str, history: Sequence[Turn], timings: dict[str, float]) -> str:
         """Follow-ups ("and why is that faster?") become standalone queries for retrieval."""
@@ -237,8 +266,9 @@ class Tutor:
         """Check every sentence of the answer against the passages with the judge and rewrite
         the answer so that what is shown is what the passages say (see the module doc)."""
         claims = [s for s in sentences if not s.is_code and len(claim_text(s.text).split()) >= 3]
-        found = SupportChecker(self.settings).evidence([claim_text(s.text) for s in claims],
-                                                       [h.chunk.text for h in contexts])
+        found = SupportChecker(self.settings).evidence(
+            [claim_text(s.text) for s in claims], [h.chunk.text for h in contexts],
+            cited=[{n - 1 for n in s.citations} for s in claims])
         out = _Verified(text)
         best: dict[int, tuple[float, Citation]] = {}
         edits: list[tuple[Sentence, str]] = []
@@ -249,8 +279,10 @@ class Tutor:
             if label == "contradicted" and evidence.contradicted_by is not None:
                 span = evidence.contradicted_by
                 out.corrected.append(claim)
-                edits.append((sentence, _quoted(span.text, span.passage + 1,
-                                                first=sentence is claims[0])))
+                # Where a sentence the passage contradicts stood: the passage's own words. As
+                # the answer's opening it is a correction ("did GPT-1 invent transfer learning?").
+                lead = "Not quite: the notes say" if sentence is claims[0] else "The notes say"
+                edits.append((sentence, _quoted(span.text, span.passage + 1, lead=lead)))
                 self._cite(best, contexts, evidence, span.passage + 1, evidence.contradicts, span)
             elif label == "supported" and evidence.entailed_by is not None:
                 out.backed += 1
@@ -275,9 +307,9 @@ class Tutor:
         best[n] = (score, Citation(n, c.id, c.doc, c.section, (span.start, span.end), span.text))
 
     def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], timings: dict[str, float],
-                 started: float, injection: bool = False) -> AnswerEvent:
+                 started: float, reason: str) -> AnswerEvent:
         nearest = list(dict.fromkeys(h.chunk.section.split(" > ")[-1] for h in hits))[:3]
-        if injection:
+        if reason == "injection":
             text = "I can only help with questions about the study notes; ask me about a topic."
         elif nearest:
             text = f"{NOT_COVERED} The closest topics they do cover: {', '.join(nearest)}."
@@ -287,7 +319,7 @@ class Tutor:
         return AnswerEvent("done", answer=Answer(
             question=question, standalone_question=standalone, answer=text, citations=[],
             contexts=[], unsupported_sentences=[], refused=True, backend=self.llm.name,
-            timings_ms=timings, nearest_topics=nearest,
+            timings_ms=timings, nearest_topics=nearest, refusal_reason=reason,
         ))
 
     # -- follow-up suggestions ------------------------------------------------------------
@@ -326,6 +358,7 @@ class _Verified:
     corrected: list[str] = field(default_factory=list)
     backed: int = 0  # claims a passage entails
     claims: int = 0  # claims checked, the corrected ones left out
+    quoted: bool = False  # the text is the notes' own words, not the model's
 
 
 _END = re.compile(r"([.!?:;]*)$")
@@ -338,11 +371,11 @@ def _with_marker(claim: str, n: int) -> str:
     return f"{claim[:m.start()].rstrip()} [{n}]{m.group(1) or '.'}"
 
 
-def _quoted(passage_sentence: str, n: int, *, first: bool) -> str:
-    """What stands in for a sentence the passage contradicts: the passage's own words. As the
-    answer's opening it is a correction ("did GPT-1 invent transfer learning?")."""
-    said = " ".join(passage_sentence.split()).rstrip(".")
-    return f"{'Not quite: the' if first else 'The'} notes say “{said}” [{n}]."
+def _quoted(passage_sentence: str, n: int, *, lead: str) -> str:
+    """The passage's own words, quoted and cited to passage n, after `lead`."""
+    # Markdown that frames a sentence in the notes (a quote block, bold) is not its words.
+    said = re.sub(r"^>\s*", "", " ".join(passage_sentence.split())).replace("**", "").rstrip(".")
+    return f"{lead} “{said}” [{n}]."
 
 
 def _apply(text: str, edits: Sequence[tuple[Sentence, str]]) -> str:

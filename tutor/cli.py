@@ -147,6 +147,8 @@ def _print_streamed(tutor_: Any, question: str) -> None:
                 print(f"  ⚠ no passage says: {sentence}")
             for sentence in answer.corrected_sentences:
                 print(f"  ✎ the notes say otherwise: {sentence}")
+            if answer.quoted:
+                print("  ℹ the model's answer could not be matched to the notes: they are quoted instead")
             if answer.suggestions:
                 print("Next you could ask: " + " | ".join(answer.suggestions))
             print(f"({answer.backend}; {answer.timings_ms.get('total_ms', 0) / 1000:.1f} s)")
@@ -338,7 +340,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     evaluation = Evaluation(settings, EvalOptions(
         gold_set=args.gold_set, split=args.split, mode=args.mode, ablation=args.ablation,
         llm_cases=None if llm_cases == "all" else int(llm_cases),
-        run_name=BASELINE if args.baseline else args.run))
+        run_name=BASELINE if args.baseline else args.run, judged=tuple(args.judged)))
     run = evaluation.run()
     folder = RESULTS_DIR / run.summary.run
     checks, notes = check(run.summary, thresholds) if thresholds else ([], [])
@@ -454,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tutor.eval_gate import THRESHOLDS
     from tutor.evaluate import GOLD_SETS, SPLITS
+    from tutor.ragas_metrics import JUDGED_METRICS
 
     p = sub.add_parser("eval", help="measure the tutor on a gold set (retrieval, refusals, citations, RAGAS)",
                        description="Run the real pipeline over a gold set: retrieval metrics and refusals "
@@ -469,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score every retrieval mode on the same cases, and the whole-corpus baseline")
     p.add_argument("--llm-cases", type=_llm_cases, default=None, metavar="N|all",
                    help="answerable cases answered and judged (default TUTOR_EVAL_LLM_CASES=10)")
+    p.add_argument("--judged", nargs="+", choices=JUDGED_METRICS, default=list(JUDGED_METRICS),
+                   metavar="METRIC", help="RAGAS LLM metrics to compute on the answered sample "
+                   f"(default all: {', '.join(JUDGED_METRICS)})")
     p.add_argument("--run", default=None, help="run name (default: time stamp and set)")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a gated metric is below its minimum or rests on too few cases, "

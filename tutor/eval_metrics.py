@@ -196,6 +196,9 @@ def _answer_metrics(records: Sequence[AnswerRecord], group: str, prefix: str, se
         _share([not r.corrected_sentences for r in answered], prefix + "uncorrected_answer_rate", group,
                "answers with no cited falsehood for the judge to replace by the passage's words",
                "no answered case", seed, "answers"),
+        _share([not r.quoted for r in answered], prefix + "own_words_answer_rate", group,
+               "answers in the model's words (not the notes quoted because the judge entailed "
+               "none of the model's sentences)", "no answered case", seed, "answers"),
         replace(seconds, higher_is_better=False),
     ]
 
@@ -211,9 +214,16 @@ def answer_metrics(cases: Sequence[CaseResult], seed: int) -> list[Metric]:
     return _answer_metrics([c.pipeline for c in cases if c.in_llm_sample and c.pipeline], "answers", "", seed)
 
 
+def _asked(scores: Sequence[dict[str, Score]]) -> tuple[str, ...]:
+    """The judged metrics a run asked for (`tutor eval --judged`): every asked metric has a
+    score or a reason in each judged answer. With no answer judged, all of them (not computed)."""
+    asked = tuple(n for n in JUDGED_METRICS if any(n in s for s in scores))
+    return asked or JUDGED_METRICS
+
+
 def judged_metrics(cases: Sequence[CaseResult], seed: int) -> list[Metric]:
     scores = [c.pipeline.judged for c in cases if c.in_llm_sample and c.pipeline and not c.pipeline.refused]
-    return _score_metrics(scores, JUDGED_METRICS, _JUDGED_ABOUT, "judged", seed, unit="answers")
+    return _score_metrics(scores, _asked(scores), _JUDGED_ABOUT, "judged", seed, unit="answers")
 
 
 def _rerank_margin(rows: Sequence[dict[str, RetrievalScores]]) -> float:
@@ -242,7 +252,8 @@ def whole_corpus_metrics(cases: Sequence[CaseResult], seed: int) -> list[Metric]
     group = "whole corpus in the prompt"
     answered = [r.judged for r in records if not r.refused]
     return (_answer_metrics(records, group, "whole_corpus_", seed)
-            + _score_metrics(answered, JUDGED_METRICS, _JUDGED_ABOUT, group, seed, "whole_corpus_", "answers"))
+            + _score_metrics(answered, _asked(answered), _JUDGED_ABOUT, group, seed, "whole_corpus_",
+                             "answers"))
 
 
 METRIC_GROUPS: tuple[Callable[[Sequence[CaseResult], int], list[Metric]], ...] = (

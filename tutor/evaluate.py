@@ -41,7 +41,7 @@ from tutor.gold import (
     mean_scores,
     score_case,
 )
-from tutor.ragas_metrics import RagasJudge, Score, context_scores
+from tutor.ragas_metrics import JUDGED_METRICS, RagasJudge, Score, context_scores
 from tutor.records import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ class EvalOptions:
     ablation: bool = False
     llm_cases: int | None = 0  # answerable cases answered and judged; None = all of them
     run_name: str | None = None
+    judged: tuple[str, ...] = JUDGED_METRICS  # the RAGAS LLM metrics to compute
 
 
 # -- records ------------------------------------------------------------------------------
@@ -114,6 +115,10 @@ class AnswerRecord:
     # Cited falsehoods the judge caught and replaced by the passage's words (absent in runs
     # before the judge checked answers).
     corrected_sentences: list[str] = field(default_factory=list)
+    # The model's sentences were all unentailed, so the answer quotes the notes instead; and
+    # why a refusal was given (tutor.answer.REFUSAL_REASONS). Absent in older runs.
+    quoted: bool = False
+    refusal_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -159,6 +164,8 @@ class Summary:
     per_topic: dict[str, RetrievalScores]
     seconds: dict[str, float]
     split: str = "all"  # a summary written before the split read as the whole set, which it was
+    # The RAGAS LLM metrics this run asked the judge for (runs before the choice asked for all).
+    judged: list[str] = field(default_factory=lambda: list(JUDGED_METRICS))
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
@@ -364,7 +371,7 @@ class Evaluation:
         if self._judge is None:
             from tutor.ragas_metrics import judge_endpoint
 
-            self._judge = RagasJudge(judge_endpoint(self.settings), self.settings)
+            self._judge = RagasJudge(judge_endpoint(self.settings), self.settings, self.options.judged)
         text = _MARKER.sub("", record.answer).strip()
         return self._judge.score(case.question, text, [chunks[i] for i in record.context_ids],
                                  case.reference_answer)
@@ -426,7 +433,7 @@ class Evaluation:
             judge_id=judge.id if judge else None, judge_name=judge.name if judge else None,
             metrics=summarize(results, self.settings.eval_seed), ablation=ablation, whole_corpus=whole_corpus,
             per_topic={t: mean_scores(rows) for t, rows in sorted(topics.items())},
-            seconds=self.seconds, split=self.options.split,
+            seconds=self.seconds, split=self.options.split, judged=list(self.options.judged),
         )
 
     def _config(self, index: Index, stamp: datetime) -> dict[str, Any]:
@@ -441,7 +448,7 @@ class Evaluation:
             "started": stamp.isoformat(timespec="seconds"),
             "options": {"gold_set": self.gold.name, "split": self.options.split, "mode": self.mode,
                         "ablation": self.options.ablation, "llm_cases": self.options.llm_cases,
-                        "seed": self.settings.eval_seed},
+                        "judged": list(self.options.judged), "seed": self.settings.eval_seed},
             "settings": settings,
             "prompts": prompt_versions(),
             "gold_file": {"path": _shown(self.gold.file),
@@ -494,7 +501,8 @@ def answer_record(answer: Answer, passages: Sequence[Passage], seconds: float) -
         valid_citations=valid, relevant_citations=relevant,
         markers=len(_MARKER.findall(answer.answer)), dropped_citations=answer.dropped_citations,
         unsupported_sentences=answer.unsupported_sentences, seconds=round(seconds, 2),
-        corrected_sentences=answer.corrected_sentences,
+        corrected_sentences=answer.corrected_sentences, quoted=answer.quoted,
+        refusal_reason=answer.refusal_reason,
     )
 
 

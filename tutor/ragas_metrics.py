@@ -15,7 +15,7 @@ import asyncio
 import logging
 import math
 import warnings
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -140,7 +140,8 @@ def judge_endpoint(settings: Settings) -> JudgeEndpoint:
 class RagasJudge:
     """RAGAS's LLM metrics against one judge endpoint."""
 
-    def __init__(self, endpoint: JudgeEndpoint, settings: Settings) -> None:
+    def __init__(self, endpoint: JudgeEndpoint, settings: Settings,
+                 metrics: Sequence[str] = JUDGED_METRICS) -> None:
         import instructor
         from openai import AsyncOpenAI
         from ragas.embeddings import HuggingFaceEmbeddings
@@ -148,6 +149,7 @@ class RagasJudge:
         from ragas.metrics.collections import AnswerRelevancy, ContextPrecision, Faithfulness
 
         self.endpoint = endpoint
+        self.metrics = tuple(metrics)
         client = AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key or "not-needed",
                              timeout=settings.llm_timeout_s, max_retries=settings.llm_max_retries)
         # Not `ragas.llm_factory`: it asks OpenAI clients for `json_object` output, which
@@ -172,14 +174,15 @@ class RagasJudge:
 
     def score(self, question: str, answer: str, contexts: Sequence[Chunk], reference: str) -> dict[str, Score]:
         texts = [passage(c) for c in contexts]
-        calls: dict[str, Awaitable[Any]] = {
-            "faithfulness": self._faithfulness.ascore(user_input=question, response=answer,
-                                                      retrieved_contexts=texts),
-            "answer_relevancy": self._relevancy.ascore(user_input=question, response=answer),
-            "llm_context_precision": self._precision.ascore(user_input=question, reference=reference,
-                                                            retrieved_contexts=texts),
+        # Coroutines are built only for the metrics asked for (an unawaited one would warn).
+        make: dict[str, Callable[[], Awaitable[Any]]] = {
+            "faithfulness": lambda: self._faithfulness.ascore(user_input=question, response=answer,
+                                                              retrieved_contexts=texts),
+            "answer_relevancy": lambda: self._relevancy.ascore(user_input=question, response=answer),
+            "llm_context_precision": lambda: self._precision.ascore(
+                user_input=question, reference=reference, retrieved_contexts=texts),
         }
-        return _run_sync(_run_in_order(calls))
+        return _run_sync(_run_in_order({name: make[name]() for name in self.metrics}))
 
 
 async def _run_in_order(calls: dict[str, Awaitable[Any]]) -> dict[str, Score]:

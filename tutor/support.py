@@ -10,7 +10,7 @@ sentences are about something else); the judge decides.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,9 @@ from tutor.models import load_embedder
 CANDIDATES = 4
 _MARKERS = re.compile(r"\s*\[\d+\]")
 _MIN_WORDS = 3
+# A quotable sentence has this many words outside inline code (`...`).
+_PROSE_WORDS = 6
+_CODE = re.compile(r"`[^`]*`")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,24 +86,64 @@ class SupportChecker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def evidence(self, claims: Sequence[str], passages: Sequence[str]) -> list[Evidence]:
+    def evidence(self, claims: Sequence[str], passages: Sequence[str],
+                 cited: Sequence[Collection[int]] = ()) -> list[Evidence]:
+        """The judge's evidence for each claim. `cited[i]` holds the passages (0-based) the
+        answer itself cited for claim i: when one of them entails the claim, its span is the
+        one returned, so a correct citation is kept rather than moved to a passage the judge
+        is marginally surer of (two passages often say the same thing)."""
         spans = [span for n, text in enumerate(passages) for span in passage_spans(text, n)]
         if not claims:
             return []
         if not spans:
             return [Evidence(None, 0.0, None, 0.0) for _ in claims]
+        cited = list(cited) or [()] * len(claims)
         embedder = load_embedder(self.settings)
         claim_vecs = embedder.encode(list(claims), normalize_embeddings=True, show_progress_bar=False)
         span_vecs = embedder.encode([s.text for s in spans], normalize_embeddings=True,
                                     show_progress_bar=False)
         sims = np.asarray(claim_vecs) @ np.asarray(span_vecs).T
-        chosen = [list(np.argsort(-row)[:CANDIDATES]) for row in sims]
+        chosen = [_candidates(row, spans, own) for row, own in zip(sims, cited, strict=True)]
         pairs = [(spans[j].text, claim) for claim, row in zip(claims, chosen, strict=True) for j in row]
         judged = iter(load_judge(self.settings).judge(pairs))
         out = []
-        for row in chosen:
+        for row, own in zip(chosen, cited, strict=True):
             scored: list[tuple[Span, Judgment]] = [(spans[j], next(judged)) for j in row]
             entail = max(scored, key=lambda sj: sj[1].entails)
+            mine = [sj for sj in scored if sj[0].passage in own
+                    and sj[1].entails >= self.settings.support_entails_at]
+            if mine:
+                entail = max(mine, key=lambda sj: sj[1].entails)
             contra = max(scored, key=lambda sj: sj[1].contradicts)
             out.append(Evidence(entail[0], entail[1].entails, contra[0], contra[1].contradicts))
         return out
+
+
+    def nearest_span(self, question: str, passage: str, n: int = 0) -> Span:
+        """The sentence (or pair of neighbours) of a passage nearest a question by cosine: what
+        the notes say about it, in their words. Prose only where the passage has some: a
+        formula in backticks is close to the question's words and answers nothing, and a
+        heading joined to the sentence after it (a pair across a blank line) reads badly."""
+        spans = passage_spans(passage, n)
+        prose = [s for s in spans if len(_CODE.sub("", s.text).split()) >= _PROSE_WORDS
+                 and "\n\n" not in s.text]
+        spans = prose or spans
+        if not spans:
+            raise ValueError("the passage has no sentence to quote")
+        embedder = load_embedder(self.settings)
+        query = embedder.encode(question, normalize_embeddings=True, show_progress_bar=False)
+        vectors = embedder.encode([s.text for s in spans], normalize_embeddings=True,
+                                  show_progress_bar=False)
+        return spans[int(np.argmax(np.asarray(vectors) @ np.asarray(query)))]
+
+
+def _candidates(sims: np.ndarray, spans: Sequence[Span], cited: Collection[int]) -> list[int]:
+    """The spans the judge reads for one claim: the CANDIDATES nearest by cosine, plus the
+    nearest of each passage the answer cited for it (so its own citation is always checked)."""
+    order = [int(j) for j in np.argsort(-sims)]
+    chosen = order[:CANDIDATES]
+    for n in cited:
+        own = next((j for j in order if spans[j].passage == n), None)
+        if own is not None and own not in chosen:
+            chosen.append(own)
+    return chosen

@@ -9,6 +9,7 @@ agreement per split; the judge's thresholds are chosen on `dev` only.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +68,17 @@ def span_matches(item: SupportItem, evidence: Evidence) -> bool:
 
 def judge_items(checker: SupportChecker, corpus_dir: Path, items: Sequence[SupportItem]
                 ) -> list[Evidence]:
-    """The checker's evidence for every item, against its labelled section."""
-    out = []
-    for item in items:
-        passage = section_text(corpus_dir, item.doc, item.section)
+    """The checker's evidence for every item, against its labelled section (the items of
+    one section in one call, so its sentences are embedded once)."""
+    by_section: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for n, item in enumerate(items):
+        by_section[(item.doc, item.section)].append(n)
+    out: list[Evidence | None] = [None] * len(items)
+    for (doc, section), members in by_section.items():
+        passage = section_text(corpus_dir, doc, section)
         if not passage:
-            raise TutorError(f"{item.id}: no section {item.section!r} in {item.doc}")
-        out.append(checker.evidence([claim_text(item.sentence)], [passage])[0])
-    return out
+            raise TutorError(f"{items[members[0]].id}: no section {section!r} in {doc}")
+        found = checker.evidence([claim_text(items[n].sentence) for n in members], [passage])
+        for n, evidence in zip(members, found, strict=True):
+            out[n] = evidence
+    return [e for e in out if e is not None]

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servers import Reply, Scripted, stream_reply, text_reply
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-from servers import Reply, Scripted, stream_reply, text_reply  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOTES = ("transformer-architecture.md", "inference-optimization.md", "rag.md")
-ANSWER = ["Attention divides the scores by the square root of d_k ", "so the softmax does not saturate [1]. ",
-          "Large dot products would otherwise push it into regions with tiny gradients [1]."]
+# A sentence the notes state (cited) and a paraphrase too loose for the judge (shown flagged).
+ANSWER = ["Dot products are divided by sqrt(d_k) ", "to keep their spread independent of the head size [1]. ",
+          "Large dot products would otherwise push softmax into regions with tiny gradients [1]."]
 DEAD_LLM = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
 FOLLOW_UP = "Which step of the pipeline did your answer leave out?"
 # Verdicts the scripted grader gives, point by point (the rest are missed): one of each kind a

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from apprunner import CHROMIUM, DEAD_LLM, RunningApp, scripted_model, start_app, stop
 from servers import Scripted
+
+from e2e.apprunner import CHROMIUM, DEAD_LLM, RunningApp, scripted_model, start_app, stop
 
 
 @pytest.fixture(scope="package")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apprunner import REPO, RunningApp
 from gradio_client import Client
 
+from e2e.apprunner import REPO, RunningApp
 from tutor.knowledge import Question, load_questions
 
 pytestmark = pytest.mark.e2e
