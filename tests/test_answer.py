@@ -90,7 +90,7 @@ def test_out_of_scope_question_refuses_without_calling_the_model(
         corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted]) -> None:
     tutor, server = scripted_tutor(corpus_settings, corpus_index, scripted, text_reply("Paris."))
     answer = tutor.ask("What is a good recipe for mushroom risotto?")
-    assert answer.refused and answer.answer.startswith(NOT_COVERED)
+    assert answer.refused and answer.answer.startswith(NOT_COVERED) and answer.refusal_reason == "off_topic"
     assert server.posts == 0 and answer.citations == []
 
 
@@ -98,7 +98,7 @@ def test_model_abstaining_is_reported_as_refusal(corpus_settings: Settings, corp
                                                  scripted: list[Scripted]) -> None:
     tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted, stream_reply([NOT_COVERED]))
     answer = tutor.ask("How does beam search differ from greedy decoding?")
-    assert answer.refused and "closest topics" in answer.answer
+    assert answer.refused and "closest topics" in answer.answer and answer.refusal_reason == "model"
 
 
 def test_prompt_leak_is_withheld(corpus_settings: Settings, corpus_index: Index,
@@ -194,28 +194,16 @@ def test_retrieval_confidence_picks_the_prompt(corpus_settings: Settings, corpus
     assert ("reply exactly" in server.requests[0]["messages"][0]["content"]) == (prompt == "answer_or_refuse")
 
 
-@pytest.mark.parametrize("confident", [True, False])
-def test_an_answer_no_passage_entails_quotes_the_notes_or_refuses(
-        corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted], confident: bool) -> None:
-    # The model answered from its own knowledge (or in words the judge cannot match). For a
-    # question a passage matches closely the notes answer it in their own words; for a weak
-    # match the tutor says the notes do not cover it. The invented sentences are never shown.
-    settings = corpus_settings.model_copy(update={"answer_confidence": 0.0 if confident else 1.01})
-    reply = stream_reply(["It was invented in 1850 by a famous chef [1]. ",
-                          "Chefs still use it to season soup on Sundays [2]."])
-    tutor, _ = scripted_tutor(settings, corpus_index, scripted, reply)
+def test_an_answer_no_passage_entails_becomes_a_refusal(corpus_settings: Settings, corpus_index: Index,
+                                                        scripted: list[Scripted]) -> None:
+    # The model answered from its own knowledge and cited passages that say nothing of the
+    # sort: none of it is shown, and the refusal says why.
+    reply = stream_reply(["A convolution with stride 2 and padding 1 halves a 32 by 32 input to 16 by 16 [1]. ",
+                          "It was invented in 1850 by a famous chef [2]."])
+    tutor, server = scripted_tutor(corpus_settings, corpus_index, scripted, reply)
     answer = tutor.ask("How does LoRA fine-tune a model cheaply?")
-    assert "chef" not in answer.answer.lower()
-    if not confident:
-        assert answer.refused and answer.refusal_reason == "unentailed"
-        assert answer.answer.startswith(NOT_COVERED) and not answer.citations
-        return
-    assert not answer.refused and answer.quoted and not answer.unsupported_sentences
-    [cited] = answer.citations
-    passage = answer.contexts[cited.n - 1].chunk
-    assert passage.text[cited.span[0]:cited.span[1]] == cited.span_text
-    assert " ".join(cited.span_text.split()).rstrip(".") in answer.answer
-    assert "LoRA" in passage.text and answer.answer.endswith(f"[{cited.n}].")
+    assert server.posts == 1 and answer.refused and answer.refusal_reason == "unentailed"
+    assert answer.answer.startswith(NOT_COVERED) and answer.citations == [] and "chef" not in answer.answer
 
 
 def test_planted_authority_notes_are_removed() -> None:

@@ -6,12 +6,10 @@ passage is dropped (never shown, always counted); each sentence is then checked 
 the passages by our judge (`tutor/support.py`): a sentence a passage entails is cited to that
 passage with the entailing sentence as its span; one a passage contradicts is never shown,
 the passage's own sentence (quoted, cited) stands in its place; one no passage entails is
-shown uncited and flagged. When no sentence of the answer is entailed, the model answered
-from its own knowledge or in words the judge cannot match: for a question the passages match
-closely the tutor answers in the notes' own words (the passage sentences nearest the question,
-quoted and cited); otherwise it says its notes do not cover the question. When retrieval finds
-nothing above the relevance floor, it says so and names the nearest topics the notes do cover,
-without asking the model to invent an answer.
+shown uncited and flagged; an answer none of whose sentences is entailed becomes a refusal.
+When retrieval finds nothing above the relevance floor, the tutor says its notes do not cover
+the question and names the nearest topics they do cover, without asking the model to invent
+an answer.
 """
 
 from __future__ import annotations
@@ -40,8 +38,7 @@ log = logging.getLogger(__name__)
 NOT_COVERED = "My notes don't cover this."
 # Why the tutor refused: the question was only an instruction to the tutor; retrieval found
 # nothing above the relevance floor; the model said the notes do not cover it; the reply was
-# empty or repeated the prompt; or no passage entailed any of the model's sentences and no
-# passage matched the question closely enough to quote.
+# empty or repeated the prompt; or no passage entailed any of the model's sentences.
 REFUSAL_REASONS = ("injection", "off_topic", "model", "no_answer", "unentailed")
 _MARKERS = re.compile(r"\[\d+\]")
 
@@ -84,8 +81,6 @@ class Answer:
     nearest_topics: list[str] = field(default_factory=list)
     # Sentences a passage contradicted, each replaced by that passage's sentence.
     corrected_sentences: list[str] = field(default_factory=list)
-    # No sentence of the model's answer was entailed, so the answer quotes the notes instead.
-    quoted: bool = False
     # Why a refusal was given (one of REFUSAL_REASONS); empty for an answer.
     refusal_reason: str = ""
 
@@ -105,7 +100,6 @@ class Answer:
             "suggestions": self.suggestions,
             "nearest_topics": self.nearest_topics,
             "corrected_sentences": self.corrected_sentences,
-            "quoted": self.quoted,
             "refusal_reason": self.refusal_reason,
         }
 
@@ -156,8 +150,7 @@ class Tutor:
         contexts = retrieval.hits[: self.settings.answer_passages]
         yield AnswerEvent("sources", hits=contexts)
 
-        confident = self._confident(retrieval.hits)
-        prompt = load_prompt("answer" if confident else "answer_or_refuse")
+        prompt = load_prompt("answer" if self._confident(retrieval.hits) else "answer_or_refuse")
         messages = self._messages(prompt, standalone, contexts, history)
         parser = CitationParser(len(contexts))
         llm_started = time.perf_counter()
@@ -183,20 +176,17 @@ class Tutor:
         checked = self._verify(parsed.text, parsed.sentences(), contexts)
         timings["check_ms"] = _ms(check_started)
         if checked.claims and not checked.backed:
-            # No claim is entailed by any passage. Either the model answered from its own
-            # knowledge (a small model does this for near-topic questions the notes do not
-            # cover, e.g. "k-means++ versus random init") or the judge missed a paraphrase (it
-            # under-calls them: dev supported / not agreement .77, and "softmax saturates"
-            # for the notes' "almost one-hot, so almost no gradient" scores .13). Where a
-            # passage matches the question closely, the notes answer it: quote them rather
-            # than tell a learner that a topic the notes cover is not covered. Not "most
-            # claims": an answer with one entailed sentence is shown, its others flagged.
-            log.info("no passage entails any of the answer's %d sentences (%s)", checked.claims,
-                     "quoting the notes" if confident else "refusing")
-            if not confident:
-                yield self._refusal(text, standalone, retrieval.hits, timings, started, "unentailed")
-                return
-            checked = self._quote(standalone, contexts)
+            # No claim is entailed by any passage: the model answered from its own knowledge
+            # (a small model does this for near-topic questions the notes do not cover, e.g.
+            # "k-means++ versus random init"), or the judge missed every paraphrase (it
+            # under-calls them: dev supported / not agreement .77). Not "most claims": an
+            # answer with one entailed sentence is shown, its other sentences flagged.
+            # Quoting the passage sentence nearest the question instead was tried and dropped:
+            # on the dev gold it quoted unrelated lines for near-topic out-of-scope questions
+            # and "Interview angle" prompts for in-scope ones (docs/judge.md).
+            log.info("refused: no passage entails any of the answer's %d sentences", checked.claims)
+            yield self._refusal(text, standalone, retrieval.hits, timings, started, "unentailed")
+            return
         timings["total_ms"] = _ms(started)
         if overrides:
             log.info("removed %d instruction-like sentence(s) from the question", overrides)
@@ -206,7 +196,6 @@ class Tutor:
             unsupported_sentences=checked.unsupported, refused=False, backend=self.llm.name,
             timings_ms=timings, dropped_citations=parsed.dropped,
             suggestions=self.suggestions(standalone), corrected_sentences=checked.corrected,
-            quoted=checked.quoted,
         ))
 
     # -- steps --------------------------------------------------------------------------
@@ -223,17 +212,6 @@ class Tutor:
         """
         dense = [h.scores.dense for h in hits if h.scores.dense is not None]
         return bool(dense) and max(dense) >= self.settings.answer_confidence
-
-    def _quote(self, question: str, contexts: Sequence[Hit]) -> _Verified:
-        """The answer in the notes' words: the sentence (or pair of neighbours) of the top
-        passage (the reranker's choice) nearest the question, quoted and cited."""
-        span = SupportChecker(self.settings).nearest_span(question, contexts[0].chunk.text)
-        c = contexts[span.passage].chunk
-        out = _Verified(_quoted(span.text, span.passage + 1, lead="The notes put it this way:"),
-                        quoted=True)
-        out.citations = [Citation(span.passage + 1, c.id, c.doc, c.section, (span.start, span.end),
-                                  span.text)]
-        return out
 
     def _standalone(self, question: str, history: Sequence[Turn], timings: dict[str, float]) -> str:
         """Follow-ups ("and why is that faster?") become standalone queries for retrieval."""
@@ -358,7 +336,6 @@ class _Verified:
     corrected: list[str] = field(default_factory=list)
     backed: int = 0  # claims a passage entails
     claims: int = 0  # claims checked, the corrected ones left out
-    quoted: bool = False  # the text is the notes' own words, not the model's
 
 
 _END = re.compile(r"([.!?:;]*)$")

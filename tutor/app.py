@@ -58,9 +58,6 @@ def render_answer(answer: Answer, turn_id: int) -> str:
     if answer.unsupported_sentences:
         notes.append(f"⚠ {len(answer.unsupported_sentences)} sentence(s) no passage says: not "
                      "from your notes.")
-    if answer.quoted:
-        notes.append("ℹ The model's own answer could not be matched to the notes, so this is "
-                     "what the notes say, in their words.")
     if notes:
         body += "\n\n<small>" + "<br>".join(notes) + "</small>"
     return body

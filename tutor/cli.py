@@ -147,8 +147,6 @@ def _print_streamed(tutor_: Any, question: str) -> None:
                 print(f"  ⚠ no passage says: {sentence}")
             for sentence in answer.corrected_sentences:
                 print(f"  ✎ the notes say otherwise: {sentence}")
-            if answer.quoted:
-                print("  ℹ the model's answer could not be matched to the notes: they are quoted instead")
             if answer.suggestions:
                 print("Next you could ask: " + " | ".join(answer.suggestions))
             print(f"({answer.backend}; {answer.timings_ms.get('total_ms', 0) / 1000:.1f} s)")

@@ -196,9 +196,6 @@ def _answer_metrics(records: Sequence[AnswerRecord], group: str, prefix: str, se
         _share([not r.corrected_sentences for r in answered], prefix + "uncorrected_answer_rate", group,
                "answers with no cited falsehood for the judge to replace by the passage's words",
                "no answered case", seed, "answers"),
-        _share([not r.quoted for r in answered], prefix + "own_words_answer_rate", group,
-               "answers in the model's words (not the notes quoted because the judge entailed "
-               "none of the model's sentences)", "no answered case", seed, "answers"),
         replace(seconds, higher_is_better=False),
     ]
 

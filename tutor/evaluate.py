@@ -115,9 +115,7 @@ class AnswerRecord:
     # Cited falsehoods the judge caught and replaced by the passage's words (absent in runs
     # before the judge checked answers).
     corrected_sentences: list[str] = field(default_factory=list)
-    # The model's sentences were all unentailed, so the answer quotes the notes instead; and
-    # why a refusal was given (tutor.answer.REFUSAL_REASONS). Absent in older runs.
-    quoted: bool = False
+    # Why a refusal was given (tutor.answer.REFUSAL_REASONS); absent in older runs.
     refusal_reason: str = ""
 
 
@@ -501,8 +499,7 @@ def answer_record(answer: Answer, passages: Sequence[Passage], seconds: float) -
         valid_citations=valid, relevant_citations=relevant,
         markers=len(_MARKER.findall(answer.answer)), dropped_citations=answer.dropped_citations,
         unsupported_sentences=answer.unsupported_sentences, seconds=round(seconds, 2),
-        corrected_sentences=answer.corrected_sentences, quoted=answer.quoted,
-        refusal_reason=answer.refusal_reason,
+        corrected_sentences=answer.corrected_sentences, refusal_reason=answer.refusal_reason,
     )
 
 

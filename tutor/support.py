@@ -25,9 +25,6 @@ from tutor.models import load_embedder
 CANDIDATES = 4
 _MARKERS = re.compile(r"\s*\[\d+\]")
 _MIN_WORDS = 3
-# A quotable sentence has this many words outside inline code (`...`).
-_PROSE_WORDS = 6
-_CODE = re.compile(r"`[^`]*`")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,24 +114,6 @@ class SupportChecker:
             contra = max(scored, key=lambda sj: sj[1].contradicts)
             out.append(Evidence(entail[0], entail[1].entails, contra[0], contra[1].contradicts))
         return out
-
-
-    def nearest_span(self, question: str, passage: str, n: int = 0) -> Span:
-        """The sentence (or pair of neighbours) of a passage nearest a question by cosine: what
-        the notes say about it, in their words. Prose only where the passage has some: a
-        formula in backticks is close to the question's words and answers nothing, and a
-        heading joined to the sentence after it (a pair across a blank line) reads badly."""
-        spans = passage_spans(passage, n)
-        prose = [s for s in spans if len(_CODE.sub("", s.text).split()) >= _PROSE_WORDS
-                 and "\n\n" not in s.text]
-        spans = prose or spans
-        if not spans:
-            raise ValueError("the passage has no sentence to quote")
-        embedder = load_embedder(self.settings)
-        query = embedder.encode(question, normalize_embeddings=True, show_progress_bar=False)
-        vectors = embedder.encode([s.text for s in spans], normalize_embeddings=True,
-                                  show_progress_bar=False)
-        return spans[int(np.argmax(np.asarray(vectors) @ np.asarray(query)))]
 
 
 def _candidates(sims: np.ndarray, spans: Sequence[Span], cited: Collection[int]) -> list[int]:
