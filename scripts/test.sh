@@ -13,3 +13,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/python scripts/gen_docs.py --check
 .venv/bin/ruff check tutor tests scripts
 .venv/bin/mypy
+# The GitHub Actions workflows (.github/workflows): syntax and expressions, then security
+# (pinned actions, no credential persistence, no template injection). Offline: no API calls.
+.venv/bin/actionlint .github/workflows/*.yml
+.venv/bin/zizmor --offline --no-progress .github/workflows
