@@ -39,7 +39,7 @@ NOT_COVERED = "My notes don't cover this."
 # Why the tutor refused: the question was only an instruction to the tutor; retrieval found
 # nothing above the relevance floor; the model said the notes do not cover it; the reply was
 # empty or repeated the prompt; or no passage entailed any of the model's sentences.
-REFUSAL_REASONS = ("injection", "off_topic", "model", "no_answer", "unentailed")
+RefusalReason = Literal["injection", "off_topic", "model", "no_answer", "unentailed"]
 _MARKERS = re.compile(r"\[\d+\]")
 
 
@@ -81,8 +81,8 @@ class Answer:
     nearest_topics: list[str] = field(default_factory=list)
     # Sentences a passage contradicted, each replaced by that passage's sentence.
     corrected_sentences: list[str] = field(default_factory=list)
-    # Why a refusal was given (one of REFUSAL_REASONS); empty for an answer.
-    refusal_reason: str = ""
+    # Why a refusal was given; empty for an answer.
+    refusal_reason: RefusalReason | Literal[""] = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (README: "ask --json")."""
@@ -285,7 +285,7 @@ class Tutor:
         best[n] = (score, Citation(n, c.id, c.doc, c.section, (span.start, span.end), span.text))
 
     def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], timings: dict[str, float],
-                 started: float, reason: str) -> AnswerEvent:
+                 started: float, reason: RefusalReason) -> AnswerEvent:
         nearest = list(dict.fromkeys(h.chunk.section.split(" > ")[-1] for h in hits))[:3]
         if reason == "injection":
             text = "I can only help with questions about the study notes; ask me about a topic."

@@ -115,7 +115,7 @@ class AnswerRecord:
     # Cited falsehoods the judge caught and replaced by the passage's words (absent in runs
     # before the judge checked answers).
     corrected_sentences: list[str] = field(default_factory=list)
-    # Why a refusal was given (tutor.answer.REFUSAL_REASONS); absent in older runs.
+    # Why a refusal was given (tutor.answer.RefusalReason); absent in older runs.
     refusal_reason: str = ""
 
 
