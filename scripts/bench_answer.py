@@ -1,11 +1,12 @@
 """Answer benchmark (not a test): the configured LLM backend end to end on gold questions.
 
-    .venv/bin/python scripts/bench_answer.py [--n 12]
+    .venv/bin/python scripts/bench_answer.py [--n 12] [--evidence-tokens 250 0]
 
 Time to first token and full answer (p50 / p95), the share of answer sentences supported
 by their cited passages (a faithfulness proxy), citation validity (shown citations that
 point at a passage given to the model), and refusals on in-scope vs out-of-scope questions.
-Writes the "answer" section of bench/results.md and of the README.
+Each value of `--evidence-tokens` is one column, so the default is measured beside the
+configuration it replaced, on the same questions and machine. Writes the "answer" section of bench/results.md and of the README.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tutor  # noqa: F401
@@ -28,14 +31,54 @@ from tutor.benchmarks import (
 )
 from tutor.citations import split_sentences
 from tutor.config import REPO_DIR, Settings
-from tutor.gold import load_gold
+from tutor.gold import GoldCase, load_gold
 from tutor.index import Index
 from tutor.ingest import Ingestor
+
+
+@dataclass
+class Measured:
+    first: list[float] = field(default_factory=list)  # ms, answered questions
+    total: list[float] = field(default_factory=list)  # ms, every in-scope question
+    sentences: int = 0
+    supported: int = 0
+    shown: int = 0
+    valid: int = 0
+    refused_in: int = 0
+    refused_out: int = 0
+
+
+def measure(tutor_: Tutor, in_scope: list[GoldCase], out_scope: list[GoldCase]) -> Measured:
+    tutor_.ask(in_scope[0].question)  # warm-up: model start and prompt-prefix cache
+    m = Measured()
+    for case in in_scope:
+        started = time.perf_counter()
+        answer = tutor_.ask(case.question)
+        m.total.append((time.perf_counter() - started) * 1000)
+        if answer.refused:
+            m.refused_in += 1
+            continue
+        m.first.append(answer.timings_ms.get("first_token_ms", float("nan")))
+        given = {h.chunk.id for h in answer.contexts}
+        m.shown += len(answer.citations)
+        m.valid += sum(c.chunk_id in given for c in answer.citations)
+        checked = [s for s in split_sentences(answer.answer) if not s.is_code and len(s.text.split()) >= 3]
+        m.sentences += len(checked)
+        m.supported += len(checked) - len(answer.unsupported_sentences)
+    m.refused_out = sum(tutor_.ask(g.question).refused for g in out_scope)
+    return m
+
+
+def _seconds(values: list[float]) -> str:
+    return f"{percentile(values, 50) / 1000:.1f} s / {percentile(values, 95) / 1000:.1f} s"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=12, help="in-scope questions to answer with the LLM")
+    parser.add_argument("--evidence-tokens", type=int, nargs="+", default=[250, 0], metavar="T",
+                        help="TUTOR_EVIDENCE_TOKENS values to compare, one column each "
+                        "(0 = whole passages, the default before excerpts)")
     args = parser.parse_args()
 
     gold = load_gold(REPO_DIR / "eval" / "gold.jsonl")
@@ -45,38 +88,30 @@ def main() -> int:
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="tutor-bench-answer-")))
     index = Index(settings)
     Ingestor(settings, index).run([settings.corpus_dir], progress=False)
-    tutor_ = Tutor(settings, index=index)
-    tutor_.ask(in_scope[0].question)  # warm-up: model start and prompt-prefix cache
-
-    first, total, sentences, supported, shown, valid = [], [], 0, 0, 0, 0
-    refused_in = 0
-    for case in in_scope:
-        started = time.perf_counter()
-        answer = tutor_.ask(case.question)
-        total.append((time.perf_counter() - started) * 1000)
-        if answer.refused:
-            refused_in += 1
-            continue
-        first.append(answer.timings_ms.get("first_token_ms", float("nan")))
-        given = {h.chunk.id for h in answer.contexts}
-        shown += len(answer.citations)
-        valid += sum(c.chunk_id in given for c in answer.citations)
-        checked = [s for s in split_sentences(answer.answer) if not s.is_code and len(s.text.split()) >= 3]
-        sentences += len(checked)
-        supported += len(checked) - len(answer.unsupported_sentences)
-    refused_out = sum(tutor_.ask(g.question).refused for g in out_scope)
+    runs = {}
+    for tokens in args.evidence_tokens:
+        tutor_ = Tutor(settings.model_copy(update={"evidence_tokens": tokens}), index=index)
+        runs[tokens] = measure(tutor_, in_scope, out_scope)
     index.close()
 
+    def row(name: str, cell: Callable[[Measured], str]) -> str:
+        return f"| {name} | " + " | ".join(cell(m) for m in runs.values()) + " |"
+
+    heads = [f"{t} tokens of excerpts" if t else "whole passages" for t in runs]
     lines = [
-        f"Measured {stamp()} on {machine()}; backend: {tutor_.llm.name}.", "",
-        "| metric | value |", "|---|---|",
-        f"| time to first token, p50 / p95 | {percentile(first, 50) / 1000:.1f} s / {percentile(first, 95) / 1000:.1f} s |",
-        f"| full answer, p50 / p95 | {percentile(total, 50) / 1000:.1f} s / {percentile(total, 95) / 1000:.1f} s |",
-        f"| supported sentences (faithfulness proxy) | {supported}/{sentences} = {supported / max(sentences, 1):.0%} |",
-        f"| citation validity (shown citations that point at a given passage) | {valid}/{shown} = {valid / max(shown, 1):.0%} |",
-        f"| in-scope questions refused | {refused_in}/{len(in_scope)} |",
-        f"| out-of-scope questions refused | {refused_out}/{len(out_scope)} |",
-        f"| peak RSS of this process (embedded LLM included) | {peak_rss_mb():.0f} MB |",
+        f"Measured {stamp()} on {machine()}; backend: {tutor_.llm.name}; the same "
+        f"{len(in_scope)} in-scope and {len(out_scope)} out-of-scope gold questions per column "
+        "(`TUTOR_EVIDENCE_TOKENS`; the first column is the default).", "",
+        "| metric | " + " | ".join(heads) + " |", "|---|" + "---|" * len(runs),
+        row("time to first token, p50 / p95", lambda m: _seconds(m.first)),
+        row("full answer, p50 / p95", lambda m: _seconds(m.total)),
+        row("supported sentences (faithfulness proxy)",
+            lambda m: f"{m.supported}/{m.sentences} = {m.supported / max(m.sentences, 1):.0%}"),
+        row("citation validity (shown citations that point at a given passage)",
+            lambda m: f"{m.valid}/{m.shown} = {m.valid / max(m.shown, 1):.0%}"),
+        row("in-scope questions refused", lambda m: f"{m.refused_in}/{len(in_scope)}"),
+        row("out-of-scope questions refused", lambda m: f"{m.refused_out}/{len(out_scope)}"),
+        f"\nPeak RSS of this process (embedded LLM included): {peak_rss_mb():.0f} MB.",
     ]
     publish("answer", "Answers", lines)
     return 0

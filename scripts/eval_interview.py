@@ -132,14 +132,15 @@ def main() -> int:
     bank = load_questions(settings.corpus_dir)
     cases, thresholds = load_cases(bank)
     index = Index(settings)
+    grader = Grader(settings, index, llm=llm, method="judge")
     failed = False
     try:
         if args.tune:
-            tune(Grader(settings, index, method="judge"), {q.id: q for q in bank}, cases)
+            tune(grader, {q.id: q for q in bank}, cases)
             return 0
         for method in args.method:
             chosen: GradeMethod = method
-            result = evaluate(Grader(settings, index, llm=llm, method=chosen), bank, cases)
+            result = evaluate(grader.using(chosen), bank, cases)
             summary = write(result, settings, RESULTS / f"interview-{method.replace('+', '-')}")
             if method == "judge":
                 publish("grading-agreement", "Grading the simulated learners (eval/interview_cases*.yaml)", [

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from support import offline_cli
+
+from tutor.config import REPO_DIR
 
 HIT_KEYS = {"chunk_id", "doc", "title", "section", "text", "scores"}
 
@@ -86,8 +89,16 @@ def test_ingesting_nothing_usable_fails_clearly(tmp_path: Path) -> None:
 def test_train_reranker_exports_groups_for_another_machine(tmp_path: Path) -> None:
     from tutor.reranker_fit import read_cases, read_groups
 
+    # Two notes with the bank and the written queries: the export mines negatives from an
+    # index of the corpus it builds itself, and two notes make that quick.
+    corpus = tmp_path / "corpus"
+    for part in ("questions", "reranker-queries"):
+        shutil.copytree(REPO_DIR / "corpus" / part, corpus / part)
+    for note in ("rag.md", "decoding-and-sampling.md"):
+        shutil.copy(REPO_DIR / "corpus" / note, corpus / note)
     done = offline_cli("train-reranker", "--export", str(tmp_path / "out"), "--max-queries", "12",
-                       "--held-out", "3", "--cloze", "all", data=tmp_path / "data")
+                       "--held-out", "3", "--cloze", "all", data=tmp_path / "data",
+                       env={"TUTOR_CORPUS_DIR": str(corpus)})
     assert done.returncode == 0, done.stderr
     assert "Training groups written to" in done.stdout
     groups = read_groups(tmp_path / "out" / "groups.jsonl.xz")

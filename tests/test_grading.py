@@ -245,13 +245,12 @@ def test_simulated_learners_with_the_fast_offline_method(grader: Grader) -> None
         assert all(r.grade.score <= r.case.band[1] for r in result.results if r.case.kind == kind)
 
 
-def test_simulated_learners_with_the_trained_judge(corpus_settings: Settings,
-                                                    corpus_index: Index) -> None:
+def test_simulated_learners_with_the_trained_judge(grader: Grader) -> None:
     """The opt-in `judge` method on the held-out learners (written blind to it; the dev ones,
     which its thresholds were tuned on, are scripts/eval_interview.py's), and on every learner
     with nothing to grade. Minimums: its measured levels (docs/judge.md) less a margin of about
     two answers' worth, so a worse judge or a broken `decide` fails here."""
-    judge = Grader(corpus_settings, corpus_index, method="judge")
+    judge = grader.using("judge")
     cases, _ = load_cases(BANK)
     cases = [c for c in cases if c.held_out or c.kind in ("empty", "gibberish", "repeating")]
     assert len({c.question_id for c in cases if c.held_out}) >= 13
@@ -273,13 +272,12 @@ def embedded() -> EmbeddedLLM:
 
 
 @pytest.mark.slow
-def test_simulated_learners_with_the_default_offline_method(corpus_settings: Settings,
-                                                            corpus_index: Index,
+def test_simulated_learners_with_the_default_offline_method(grader: Grader,
                                                             embedded: EmbeddedLLM) -> None:
     """The default method with the real LLM, on every 5th question's learners (its agreement
     over all of them, ~15 min of LLM calls on 2 cores, is scripts/eval_interview.py's job):
     no correct learner below 7, no confidently wrong one above 3."""
-    judged = Grader(corpus_settings, corpus_index, llm=embedded, method="embedding+judge")
+    judged = grader.using("embedding+judge", llm=embedded)
     cases, _ = load_cases(BANK, [CASES])
     sampled = sorted({c.question_id for c in cases})[::5]
     cases = [c for c in cases if c.question_id in sampled]
@@ -296,10 +294,8 @@ def test_simulated_learners_with_the_default_offline_method(corpus_settings: Set
 
 
 @pytest.mark.slow
-def test_the_llm_method_returns_one_verdict_per_point(corpus_settings: Settings,
-                                                      corpus_index: Index,
-                                                      embedded: EmbeddedLLM) -> None:
-    grade = Grader(corpus_settings, corpus_index, llm=embedded, method="llm").grade(RAG, CORRECT_RAG)
+def test_the_llm_method_returns_one_verdict_per_point(grader: Grader, embedded: EmbeddedLLM) -> None:
+    grade = grader.using("llm", llm=embedded).grade(RAG, CORRECT_RAG)
     assert grade.method.startswith("llm: embedded:")
     assert len(grade.verdicts) == len(RAG.key_points)
     assert 0 <= grade.score <= 10

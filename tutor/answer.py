@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from tutor.citations import CitationParser, Sentence
 from tutor.config import Settings
+from tutor.excerpts import excerpts
 from tutor.guard import leaks_prompt, strip_overrides
 from tutor.index import Index
 from tutor.llm import LLM, Message, get_llm, prompt_messages
@@ -235,8 +236,8 @@ class Tutor:
         for turn in history[-self.settings.history_turns:]:
             messages.append({"role": "user", "content": f"Question: {turn.question}"})
             messages.append({"role": "assistant", "content": _MARKERS.sub("", turn.answer).strip()})
-        passages = "\n".join(f"[{i}] {_passage_text(h, self.settings.passage_chars)}"
-                             for i, h in enumerate(contexts, 1))
+        passages = "\n".join(f"[{i}] {text}" for i, text in
+                             enumerate(excerpts(self.settings, question, contexts), 1))
         messages.append({"role": "user", "content": f"Passages:\n{passages}\nQuestion: {question}"})
         return messages
 
@@ -364,16 +365,6 @@ def _apply(text: str, edits: Sequence[tuple[Sentence, str]]) -> str:
         last = sentence.end
     out.append(text[last:])
     return "".join(out)
-
-
-def _passage_text(hit: Hit, limit: int) -> str:
-    """The passage as the model sees it: heading path, then text with instruction-like
-    sentences removed (a document must not re-task the tutor), trimmed to keep prefill short."""
-    body, _ = strip_overrides(hit.chunk.text)
-    body = " ".join(body.split())
-    if len(body) > limit:
-        body = body[:limit].rsplit(" ", 1)[0] + " …"
-    return f"({hit.chunk.section}) {body}"
 
 
 def _ms(started: float) -> float:

@@ -143,7 +143,11 @@ class Settings(BaseSettings):
         0.45, description="Best dense cosine from which the model must answer from the passages "
         "(below it, it may say the notes don't cover the question; see Tutor._prompt)."
     )
-    passage_chars: int = Field(700, description="Each passage is trimmed to this many characters.")
+    evidence_tokens: int = Field(250, ge=0, description="About how many tokens of the passages the "
+                                 "LLM reads: each passage's sentences nearest the question fill it "
+                                 "(tutor/excerpts.py). 0 = whole passages, trimmed to passage_chars.")
+    passage_chars: int = Field(700, description="With evidence_tokens = 0, each passage is trimmed "
+                               "to this many characters.")
     history_turns: int = Field(2, description="Past exchanges sent with a follow-up question.")
     # The judge's probabilities behind an answer sentence's verdict (support_labels.verdict),
     # chosen on eval/answer_support.yaml's dev split only (scripts/eval_judge.py --tune).

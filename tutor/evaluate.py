@@ -398,7 +398,7 @@ class Evaluation:
         n = len(self.chunks)
         everything = self.settings.model_copy(update={
             "mode": "dense", "dense_k": n, "top_n": n, "answer_passages": n,
-            "passage_chars": max(len(c.text) for c in self.chunks) + 200,
+            "evidence_tokens": 0, "passage_chars": max(len(c.text) for c in self.chunks) + 200,
         })
         tutor = Tutor(everything, index=index, llm=self.llm)
         gold = {c.id: c for c in self.cases}

@@ -443,6 +443,15 @@ class Grader:
         self._points: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def using(self, method: GradeMethod, *, llm: LLM | None = None) -> Grader:
+        """A grader of the same notes by another method, sharing the sources and key-point
+        vectors found so far: they do not depend on the method, and a question's sources
+        cost a reranked retrieval per key point (scripts/eval_interview.py compares methods
+        on the same questions)."""
+        other = Grader(self.settings, self.index, llm=llm or self._llm, method=method)
+        other._sources, other._points, other._lock = self._sources, self._points, self._lock
+        return other
+
     @cached_property
     def retriever(self) -> Retriever:
         from tutor.retrieve import Retriever

@@ -88,24 +88,30 @@ def _mine(settings: Settings, seed: int, index: Index, max_queries: int | None,
     for chunk in chunks:
         by_section.setdefault(_section_key(chunk), []).append(chunk)
 
+    # Questions about sections this corpus lacks (the bank's, over a user's own notes) have
+    # no positive: left out before sampling, so `held_out` and `max_queries` count questions
+    # that measure or train.
+    def covered(query: _Query) -> bool:
+        return any(s in by_section for s in query.sections)
+
     rng = random.Random(seed)
     written = [_Query(q.query, frozenset({(q.file, q.section)}), True)
                for q in load_training_queries(settings.corpus_dir)]
+    missing = sum(not covered(q) for q in written)
+    written = [q for q in written if covered(q)]
     rng.shuffle(written)
     kept_out, written = written[:held_out], written[held_out:]
     queries = written + [_Query(q.question, frozenset((k.source.file, k.source.section) for k in q.key_points), False)
                          for q in load_questions(settings.corpus_dir)]
     queries += _cloze_queries(chunks, rng, cloze_per_chunk)
+    missing += sum(not covered(q) for q in queries)
+    queries = [q for q in queries if covered(q)]
     if max_queries is not None:
         queries = rng.sample(queries, min(max_queries, len(queries)))
     retriever = Retriever(settings, index)
     groups: list[Group] = []
-    missing = 0
     for query in tqdm(queries, desc="mining negatives", unit="question", disable=len(queries) < 200):
         positives = [c for s in sorted(query.sections) for c in by_section.get(s, [])]
-        if not positives:
-            missing += 1
-            continue
         positive_ids = {c.id for c in positives}
         positive_docs = {c.doc for c in positives}
         # Mined from the candidates the reranker sees at inference (the fused top list),

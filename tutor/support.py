@@ -52,18 +52,22 @@ class Evidence:
 _WRAP = re.compile(r"(?<=\S)\n(?=[^\s|#>*+\-\d])")
 
 
-def passage_spans(text: str, passage: int) -> list[Span]:
-    """A passage's sentences, and each pair of neighbours (a claim often merges two)."""
+def passage_sentences(text: str, passage: int) -> list[Span]:
+    """A passage's sentences of three words or more, code left out, in order."""
     # Same length as `text`, so every span's offsets stay valid in the original.
     unwrapped = _WRAP.sub(" ", text)
-    sentences = [s for s in split_sentences(unwrapped) if not s.is_code
-                 and len(s.text.split()) >= _MIN_WORDS]
     # Each span's text is the original's slice (line breaks kept), so a citation's span_text
     # is exactly passage[start:end]; the judge's tokenizer reads a line break as a space.
-    spans = [Span(passage, s.start, s.end, text[s.start:s.end]) for s in sentences]
+    return [Span(passage, s.start, s.end, text[s.start:s.end]) for s in split_sentences(unwrapped)
+            if not s.is_code and len(s.text.split()) >= _MIN_WORDS]
+
+
+def passage_spans(text: str, passage: int) -> list[Span]:
+    """A passage's sentences, and each pair of neighbours (a claim often merges two)."""
+    sentences = passage_sentences(text, passage)
     pairs = [Span(passage, a.start, b.end, text[a.start:b.end])
              for a, b in zip(sentences, sentences[1:], strict=False)]
-    return spans + pairs
+    return sentences + pairs
 
 
 # "No: ..." / "Yes, ..." answer the learner's question; the claim is what follows.

@@ -58,17 +58,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_app(tmp: Path, llm_url: str) -> RunningApp:
+def app_env(llm_url: str) -> dict[str, str]:
+    return {**os.environ, "TUTOR_LLM_BASE_URL": llm_url, "TUTOR_LLM_MODEL": "served-model",
+            "TUTOR_LLM_TIMEOUT_S": "10", "TUTOR_LLM_MAX_RETRIES": "0", "TUTOR_CORPUS_DIR": str(REPO / "corpus")}
+
+
+def ingest_notes(tmp: Path) -> Path:
+    """A data folder with NOTES ingested (a small corpus keeps the apps' start-up quick)."""
     data = tmp / "data"
     notes = tmp / "notes"
     notes.mkdir(exist_ok=True)
-    for name in NOTES:  # a small corpus keeps the app's start-up quick
+    for name in NOTES:
         shutil.copy(REPO / "corpus" / name, notes / name)
-    env = {**os.environ, "TUTOR_LLM_BASE_URL": llm_url, "TUTOR_LLM_MODEL": "served-model",
-           "TUTOR_LLM_TIMEOUT_S": "10", "TUTOR_LLM_MAX_RETRIES": "0", "TUTOR_CORPUS_DIR": str(REPO / "corpus")}
-    cli = [sys.executable, "-m", "tutor.cli", "--data-dir", str(data)]
-    subprocess.run([*cli, "ingest", str(notes)], check=True, env=env, capture_output=True, timeout=600)
-    return launch(data, env, tmp / "app.log")
+    subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), "ingest", str(notes)],
+                   check=True, env=app_env(DEAD_LLM), capture_output=True, timeout=600)
+    return data
+
+
+def start_app(tmp: Path, ingested: Path, llm_url: str) -> RunningApp:
+    """The app over a copy of `ingested` (each app process holds its own index folder)."""
+    data = shutil.copytree(ingested, tmp / "data")
+    return launch(data, app_env(llm_url), tmp / "app.log")
 
 
 def launch(data: Path, env: dict[str, str], log_path: Path) -> RunningApp:

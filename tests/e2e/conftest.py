@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from servers import Scripted
 
-from e2e.apprunner import CHROMIUM, DEAD_LLM, RunningApp, scripted_model, start_app, stop
+from e2e.apprunner import (
+    CHROMIUM,
+    DEAD_LLM,
+    RunningApp,
+    ingest_notes,
+    scripted_model,
+    start_app,
+    stop,
+)
 
 
 @pytest.fixture(scope="package")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The apps' notes ingested once; each app starts on its own copy."""
+    return ingest_notes(tmp_path_factory.mktemp("ingested"))
+
+
+@pytest.fixture(scope="package")
+def app(tmp_path_factory: pytest.TempPathFactory, ingested: Path) -> Iterator[RunningApp]:
     llm = Scripted(scripted_model)
-    running = start_app(tmp_path_factory.mktemp("app"), llm.url)
+    running = start_app(tmp_path_factory.mktemp("app"), ingested, llm.url)
     running.llm = llm
     yield running
     stop(running)
@@ -21,9 +36,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
 
 
 @pytest.fixture(scope="package")
-def dead_llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+def dead_llm_app(tmp_path_factory: pytest.TempPathFactory, ingested: Path) -> Iterator[RunningApp]:
     """The app configured with an LLM endpoint where nothing listens."""
-    running = start_app(tmp_path_factory.mktemp("dead-llm-app"), DEAD_LLM)
+    running = start_app(tmp_path_factory.mktemp("dead-llm-app"), ingested, DEAD_LLM)
     yield running
     stop(running)
 
