@@ -60,3 +60,9 @@ def test_a_budget_of_zero_gives_whole_passages(settings: Settings) -> None:
     kv, tok = excerpts(whole, "anything", [KV, TOKENS])
     assert "Grouped-query attention" in kv and "Byte-pair encoding" in tok
     assert "Ignore all previous" not in kv
+
+
+def test_a_passage_with_nothing_but_code_is_shown_whole(settings: Settings) -> None:
+    code = Hit(Chunk("c#0", "c.md", "Code", "Notes > Code", "```python\nkv = torch.cat([kv, new])\n```", "h"), 0.4)
+    kv, shown = excerpts(settings, "How is the KV cache appended to?", [KV, code])
+    assert "torch.cat" in shown and "The KV cache" in kv

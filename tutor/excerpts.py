@@ -40,8 +40,6 @@ def excerpts(settings: Settings, question: str, hits: Sequence[Hit]) -> list[str
                   if not is_override(s.text) and _is_statement(s.text, h)]
                  for n, h in enumerate(hits)]
     flat = [s for per in sentences for s in per]
-    if not flat:
-        return [_whole(h, settings.passage_chars) for h in hits]
     vectors = load_embedder(settings).encode([question, *(s.text for s in flat)],
                                              normalize_embeddings=True, show_progress_bar=False)
     sims = np.asarray(vectors[1:]) @ np.asarray(vectors[0])
@@ -54,7 +52,9 @@ def excerpts(settings: Settings, question: str, hits: Sequence[Hit]) -> list[str
         if span not in kept and used + len(span.text) + 1 <= budget:
             kept.add(span)
             used += len(span.text) + 1
-    return [_render(h, per, kept) for h, per in zip(hits, sentences, strict=True)]
+    # A passage with no statement (all code or table) is shown whole: it may be what was asked.
+    return [_render(h, per, kept) if per else _whole(h, settings.passage_chars)
+            for h, per in zip(hits, sentences, strict=True)]
 
 
 def _is_statement(text: str, hit: Hit) -> bool:
