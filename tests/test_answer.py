@@ -16,6 +16,7 @@ from servers import MODEL, Scripted, stream_reply, text_reply
 from tutor.answer import NOT_COVERED, Turn, Tutor
 from tutor.config import Settings
 from tutor.errors import InputError, LLMError
+from tutor.guard import strip_overrides
 from tutor.index import Index
 from tutor.ingest import Ingestor
 from tutor.llm import OpenAICompatibleLLM
@@ -214,3 +215,9 @@ def test_planted_authority_notes_are_removed() -> None:
     assert (text, removed) == ("Question: does it?", 1)
     # Asking about system messages is a subject, not an override.
     assert strip_overrides("What does the system message do in a chat template?")[1] == 0
+
+
+@pytest.mark.parametrize("question", ["do perplexity filters stop jailbreaks?",
+                                      "jailbreak vs prompt injection - who is being attacked in each?"])
+def test_a_question_about_jailbreaks_is_a_question(question: str) -> None:
+    assert strip_overrides(question) == (question, 0)

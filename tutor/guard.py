@@ -17,7 +17,9 @@ _OVERRIDE = re.compile(
     r"|\b(reveal|print|show|repeat|output|leak|tell me)\b[^.?!\n]{0,30}\b(system prompt|your "
     r"(prompt|instructions|rules)|hidden (prompt|instructions))"
     r"|\byou are now\b|\bact as\b[^.?!\n]{0,30}\b(unrestricted|jailbr|dan\b|evil)|\bdeveloper mode\b"
-    r"|\bjailbreak|\bDAN\b|\bnew instructions?\s*:|\bsystem\s*:\s|\bassistant\s*:\s"
+    # Not the bare word "jailbreak": it names a topic of the notes ("do perplexity filters
+    # stop jailbreaks?" is a question to answer, not an instruction to remove).
+    r"|\bDAN\b|\bnew instructions?\s*:|\bsystem\s*:\s|\bassistant\s*:\s"
     r"|\b(reply|respond|answer|say)\b[^.?!\n]{0,20}\bonly (with|in)\b"
     # Planted "authority" notes that tell the model what to claim, and fake prompt markup.
     r"|\b(admin|developer)\s+(note|notice|message)\b|\bsystem\s+(note|notice)\b|\btell the user\b"
