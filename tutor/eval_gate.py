@@ -149,7 +149,16 @@ def check(summary: Summary, thresholds: Thresholds) -> tuple[list[Check], list[s
         else:
             notes.append(f"thresholds for judge {judge} not applied: this run was judged by "
                          f"{summary.judge_id}")
-    return [_check(name, gate, summary.metric(name)) for name, gate in wanted.items()], notes
+    return [_check(name, gate, summary.metric(name)) if _asked(name, summary)
+            else Check(name, gate, None, True, "not asked for: the run judged only "
+                       f"{', '.join(summary.judged) or 'nothing'} (--judged)", gated=False)
+            for name, gate in wanted.items()], notes
+
+
+def _asked(metric: str, summary: Summary) -> bool:
+    """Whether the run computed `metric` if it could: every metric but a judged one left out
+    with `--judged` (CI judges faithfulness only; the full evaluation judges all three)."""
+    return not is_judged(metric) or metric.removeprefix("whole_corpus_") in summary.judged
 
 
 def _check(name: str, gate: Gate, metric: Metric | None) -> Check:
@@ -211,7 +220,7 @@ def _compared(metric: str, old: Summary, new: Summary) -> bool:
     if not is_judged(metric):
         return True
     same_judge = not (old.judge_id and new.judge_id and old.judge_id != new.judge_id)
-    return same_judge and metric.removeprefix("whole_corpus_") in new.judged
+    return same_judge and _asked(metric, new)
 
 
 def regressions(old: Summary, new: Summary, tolerances: Tolerances) -> list[Regression]:
