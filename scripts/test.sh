@@ -3,6 +3,9 @@
 # .venv first); this is what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tests' corpus index is kept here and the gate below reads it: corpus/ is embedded once.
+export TUTOR_TEST_CORPUS_DATA=.tutor-test
+rm -rf "$TUTOR_TEST_CORPUS_DATA"
 # --durations: where the suite's time goes, in every CI log (CI's budget is 25 minutes).
 .venv/bin/python -m pytest -q --durations=25 "$@"
 # The gold-set evaluation with the embedded LLM and judge: fails below eval/thresholds.toml
@@ -10,7 +13,7 @@ cd "$(dirname "$0")/.."
 # promise CI keeps; answer relevancy (its gate holds in the full run) and LLM context
 # precision (one judge call per passage) run in the full `tutor eval`, which the eval
 # workflow runs on every pull request (README: what runs where).
-.venv/bin/tutor eval --ablation --check --diff baseline --judged faithfulness
+.venv/bin/tutor --data-dir "$TUTOR_TEST_CORPUS_DATA" eval --ablation --check --diff baseline --judged faithfulness
 .venv/bin/python scripts/gen_docs.py --check
 .venv/bin/ruff check tutor tests scripts
 .venv/bin/mypy

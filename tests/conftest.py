@@ -6,6 +6,7 @@ Tests run the real models and the real Qdrant client; nothing here is a fake.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +56,12 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("tutor-data"), corpus_dir=CORPUS)
+    """Where the session's corpus index lives: a fresh folder, or the one TUTOR_TEST_CORPUS_DATA
+    names (scripts/test.sh: the evaluation gate after the tests reads the same index, so
+    corpus/ is embedded once per run instead of twice; the tests only read it)."""
+    shared = os.environ.get("TUTOR_TEST_CORPUS_DATA")
+    data = Path(shared).resolve() if shared else tmp_path_factory.mktemp("tutor-data")
+    return Settings(data_dir=data, corpus_dir=CORPUS)
 
 
 @pytest.fixture(scope="session")
