@@ -1,12 +1,14 @@
 """What the LLM reads of each passage: the sentences nearest the question, within a budget.
 
-Prefill is the embedded model's slowest step: on 2 cores it reads ~84 new tokens a second,
-and three whole passages are ~550 tokens, so the learner waited 6-7 s for the first word
-(bench/results.md). Most of a passage is about something next to the question; the
-sentences that answer it are few. Each passage keeps its number, its heading and at least
-its sentence nearest the question (so every number the model may cite says something),
-then the nearest sentences of all passages fill the budget. Kept sentences stay in the
-passage's order, with "…" where sentences were left out.
+Prefill is the embedded model's slowest step: on 2 cores llama.cpp reads ~60 new prompt
+tokens a second (its own timings), and three whole passages are 450-600 tokens, so the
+learner waited 8-10 s for the first word. Most of a passage is about something next to the
+question; the sentences that answer it are few. Each passage keeps its number, its heading
+and at least its sentence nearest the question (so every number the model may cite says
+something), then the nearest sentences of all passages fill the budget. Kept sentences stay
+in the passage's order, with "…" where sentences were left out. Measured against whole
+passages in bench/results.md (the answer section has a column for each) and in the gold
+gate (eval/thresholds.toml's [gold] comment has both baselines).
 
 The answer check (tutor/support.py) still reads the whole passages: a sentence the model
 wrote from an excerpt is true or false against everything its passage says.
