@@ -32,7 +32,7 @@ from tutor.benchmarks import (
 from tutor.citations import split_sentences
 from tutor.config import REPO_DIR, Settings
 from tutor.gold import GoldCase, load_gold
-from tutor.index import Index
+from tutor.index import open_index
 from tutor.ingest import Ingestor
 
 
@@ -86,7 +86,7 @@ def main() -> int:
     in_scope = rng.sample([g for g in gold if g.kind == "in_scope"], args.n)
     out_scope = [g for g in gold if g.kind == "out_of_scope"]
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="tutor-bench-answer-")))
-    index = Index(settings)
+    index = open_index(settings)
     Ingestor(settings, index).run([settings.corpus_dir], progress=False)
     runs = {}
     for tokens in args.evidence_tokens:

@@ -21,7 +21,7 @@ import tutor  # noqa: F401
 from tutor.benchmarks import ingest_corpus, machine, peak_rss_mb, percentile, publish, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import GradeMethod
-from tutor.index import Index
+from tutor.index import open_index
 from tutor.interview import Interviewer
 from tutor.knowledge import load_questions
 from tutor.learners import LearnerCase, load_cases
@@ -55,7 +55,7 @@ def main() -> None:
     bank = load_questions(settings.corpus_dir)
     by_id = {q.id: q for q in bank}
     cases, _ = load_cases(bank)
-    index = Index(settings)
+    index = open_index(settings)
     try:
         lines = [f"Measured {stamp()} on {machine()}; load average at start "
                  f"{os.getloadavg()[0]:.1f} (the machine is shared: other jobs ran alongside).", "",

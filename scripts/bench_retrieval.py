@@ -27,7 +27,7 @@ from tutor.benchmarks import (
 )
 from tutor.config import REPO_DIR, Settings
 from tutor.gold import load_gold, mean_scores, score_case
-from tutor.index import Index
+from tutor.index import Index, open_index
 from tutor.knowledge import load_questions
 from tutor.records import Chunk
 from tutor.retrieve import Retriever
@@ -68,7 +68,7 @@ def synthetic_index(base: Index, settings: Settings, size: int) -> tuple[Index, 
     chunks = base.chunks()
     sentences = [s for c in chunks for s in c.text.split(". ") if len(s) > 30]
     vectors = load_embedder(settings).encode([c.text for c in chunks], normalize_embeddings=True)
-    index = Index(settings)
+    index = open_index(settings)
     index.create(vectors.shape[1], float(base.metadata()["bm25_avg_len"]), settings.embedder_path())
     bm25 = index.bm25()
     noise = np.random.default_rng(7)
@@ -100,7 +100,7 @@ def main() -> None:
         unchanged = timed_cli("--data-dir", str(data), "ingest")
         ingest_rss = peak_rss_mb(children=True)
         settings = Settings(data_dir=data)
-        index = Index(settings)
+        index = open_index(settings)
         n_chunks = index.count()
         lines += [
             "### Ingest of `corpus/` (the `tutor ingest` command, wall clock incl. start-up)",
@@ -137,7 +137,7 @@ def main() -> None:
             big, upsert_s = synthetic_index(index, big_settings, size)
             big.close()
             started = time.perf_counter()
-            big = Index(big_settings)
+            big = open_index(big_settings)
             reopen_s = time.perf_counter() - started
             lines += [
                 f"### Scale: {size:,} synthetic chunks (Qdrant local mode; upsert {upsert_s:.0f} s, "

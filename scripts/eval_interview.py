@@ -24,7 +24,7 @@ import tutor  # noqa: F401
 from tutor.benchmarks import ingest_corpus, machine, publish, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import GRADE_METHODS, GradeMethod, Grader
-from tutor.index import Index
+from tutor.index import open_index
 from tutor.judge_data import learner_half
 from tutor.knowledge import load_questions
 from tutor.learners import (
@@ -131,7 +131,7 @@ def main() -> int:
         Settings(data_dir=REPO_DIR / ".tutor"))
     bank = load_questions(settings.corpus_dir)
     cases, thresholds = load_cases(bank)
-    index = Index(settings)
+    index = open_index(settings)
     grader = Grader(settings, index, llm=llm, method="judge")
     failed = False
     try:

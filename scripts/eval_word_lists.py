@@ -31,11 +31,11 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from tutor.config import Settings
 from tutor.grading import Grader
-from tutor.index import Index
+from tutor.index import Index, open_index
 from tutor.knowledge import load_questions
 settings = Settings(data_dir=sys.argv[2])
 bank = {q.id: q for q in load_questions(settings.corpus_dir)}
-grader = Grader(settings, Index(settings), method="embedding")
+grader = Grader(settings, open_index(settings), method="embedding")
 for line in sys.stdin:
     case = json.loads(line)
     grade = grader.grade(bank[case["question"]], case["answer"])

@@ -16,7 +16,7 @@ from support import CORPUS, NetworkBlocked, offline_cli
 
 import tutor  # noqa: F401  (offline environment first)
 from tutor.config import REPO_DIR, Settings
-from tutor.index import Index
+from tutor.index import Index, open_index
 
 
 def _is_loopback(address: object) -> bool:
@@ -69,7 +69,7 @@ def corpus_index(corpus_settings: Settings) -> Iterator[Index]:
     """The real corpus ingested once per session into a local Qdrant folder."""
     from tutor.ingest import Ingestor
 
-    index = Index(corpus_settings)
+    index = open_index(corpus_settings)
     report = Ingestor(corpus_settings, index).run([CORPUS], progress=False)
     assert not report.rejected, report.summary()
     yield index

@@ -10,7 +10,7 @@ import pytest
 
 from tutor.config import Settings
 from tutor.errors import IndexLockedError
-from tutor.index import Index
+from tutor.index import open_index
 from tutor.ingest import Ingestor
 
 NOTE = "# {title}\n\n## Idea\n\n{body} This sentence pads the section so it is a real passage.\n"
@@ -32,7 +32,7 @@ def notes(tmp_path: Path) -> Path:
 
 
 def test_incremental_runs(settings: Settings, notes: Path) -> None:
-    index = Index(settings)
+    index = open_index(settings)
     ingest = Ingestor(settings, index)
 
     first = ingest.run([notes], progress=False)
@@ -56,7 +56,7 @@ def test_incremental_runs(settings: Settings, notes: Path) -> None:
 
 
 def test_bad_files_are_rejected_and_lose_nothing(settings: Settings, notes: Path, tmp_path: Path) -> None:
-    index = Index(settings)
+    index = open_index(settings)
     ingest = Ingestor(settings, index)
     ingest.run([notes], progress=False)
     (notes / "empty.md").write_bytes(b"")
@@ -83,7 +83,7 @@ def test_bad_files_are_rejected_and_lose_nothing(settings: Settings, notes: Path
 
 
 def test_changing_chunk_settings_rechunks_everything(settings: Settings, notes: Path) -> None:
-    index = Index(settings)
+    index = open_index(settings)
     Ingestor(settings, index).run([notes], progress=False)
     resized = settings.model_copy(update={"chunk_tokens": 120})
     report = Ingestor(resized, index).run([notes], progress=False)
@@ -91,26 +91,34 @@ def test_changing_chunk_settings_rechunks_everything(settings: Settings, notes: 
     index.close()
 
 
-def test_second_process_gets_a_clear_lock_message(settings: Settings, notes: Path) -> None:
-    index = Index(settings)
+def test_a_second_process_writes_nowhere_but_can_read_a_copy(settings: Settings, notes: Path) -> None:
+    """One process holds the Edge shard (the app, say): ingest beside it gets one sentence on
+    what to do; a read-only command works on a copy of what the shard holds."""
+    index = open_index(settings)
     Ingestor(settings, index).run([notes], progress=False)
     code = (
-        "import sys, tutor\n"
-        "from tutor.config import Settings\nfrom tutor.index import Index\n"
+        "import sys\n"
+        "from tutor.config import Settings\nfrom tutor.index import open_index\n"
         "from tutor.errors import IndexLockedError\n"
-        f"try:\n    Index(Settings(data_dir={str(settings.data_dir)!r}))\n"
+        f"settings = Settings(data_dir={str(settings.data_dir)!r})\n"
+        "copy = open_index(settings, copy_if_locked=True)\n"
+        "print(sorted(d.doc for d in copy.documents()), copy.count()); copy.close()\n"
+        "try:\n    open_index(settings)\n"
         "except IndexLockedError as e:\n    print(e); sys.exit(3)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
-    assert "open in another tutor process" in done.stdout and "TUTOR_QDRANT_URL" in done.stdout
+    assert "['notes/kv.md', 'notes/rope.md'] 2" in done.stdout
+    assert "open in another tutor process" in done.stdout and "Library tab" in done.stdout
+    assert index.count() == 2  # the copy's close left the shard as it was
     index.close()
 
 
-def test_lock_error_type_in_process(settings: Settings) -> None:
-    first = Index(settings)
+def test_lock_error_type_in_process(settings: Settings, notes: Path) -> None:
+    first = open_index(settings)
+    Ingestor(settings, first).run([notes], progress=False)
     with pytest.raises(IndexLockedError):
-        Index(settings)
+        open_index(settings)
     first.close()
 
 
@@ -118,7 +126,7 @@ def test_tutorignore_skips_matching_files(settings: Settings, notes: Path) -> No
     (notes / "drafts").mkdir()
     (notes / "drafts" / "todo.md").write_text("# Todo\n\nThings to write about attention later on.\n")
     (notes / ".tutorignore").write_text("# not notes\ndrafts/*\n")
-    index = Index(settings)
+    index = open_index(settings)
     report = Ingestor(settings, index).run([notes], progress=False)
     assert sorted(report.added) == ["notes/kv.md", "notes/rope.md"]
     index.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tutor.config import Settings
-from tutor.index import Index
+from tutor.index import open_index
 from tutor.ingest import Ingestor
 from tutor.retrieve import Retriever
 
@@ -22,7 +22,7 @@ def test_ingest_and_hybrid_search_on_a_server(tmp_path: Path) -> None:
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "kv.md").write_text("# KV cache\n\n## Memory\n\nThe KV cache stores keys and values of past tokens.\n")
-    index = Index(settings)
+    index = open_index(settings)
     index.drop()
     report = Ingestor(settings, index).run([notes], progress=False)
     assert report.added == ["notes/kv.md"]

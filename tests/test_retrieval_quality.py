@@ -10,7 +10,7 @@ from support import SOURCE_PAGES, needs_source_pages
 
 from tutor.config import REPO_DIR, Settings
 from tutor.gold import load_gold, mean_scores, score_case
-from tutor.index import Index
+from tutor.index import Index, open_index
 from tutor.ingest import Ingestor
 from tutor.retrieve import Retriever
 
@@ -63,7 +63,7 @@ def test_out_of_scope_questions_look_less_relevant(retriever: Retriever) -> None
 def test_pipeline_works_on_documents_we_did_not_write(tmp_path_factory: pytest.TempPathFactory) -> None:
     cases = load_gold(REPO_DIR / "eval" / "gold_source_pages.jsonl")
     settings = Settings(data_dir=tmp_path_factory.mktemp("pages"))
-    index = Index(settings)
+    index = open_index(settings)
     Ingestor(settings, index).run([SOURCE_PAGES], progress=False)
     retriever = Retriever(settings, index)
     scores = mean_scores([score_case(retriever.search(g.question, k=10).hits, g.reference_passages)

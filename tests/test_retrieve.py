@@ -1,4 +1,4 @@
-"""Retrieval on a real local Qdrant with the real models: canonical scores, fusion, modes."""
+"""Retrieval on both real Qdrant engines with the real models: canonical scores, fusion, modes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from tutor.config import SHIPPED_RERANKER, RetrievalMode, Settings
 from tutor.errors import IndexMissingError, InputError
-from tutor.index import Index
+from tutor.index import Index, ServerStore, open_index
 from tutor.ingest import Ingestor
 from tutor.models import load_embedder, load_reranker
 from tutor.records import Chunk, Hit
@@ -28,13 +28,20 @@ DOCS = {
 }
 
 
-@pytest.fixture
-def small_index(settings: Settings, tmp_path: Path) -> Index:
+@pytest.fixture(params=["edge", "server"])
+def small_index(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Index:
+    """Both engines: the embedded Edge shard, and the server API (qdrant-client's local mode
+    standing in for a Qdrant server, which cannot be installed here)."""
     folder = tmp_path / "docs"
     folder.mkdir()
     for name, text in DOCS.items():
         (folder / name).write_text(text, encoding="utf-8")
-    index = Index(settings)
+    if request.param == "edge":
+        index: Index = open_index(settings)
+    else:
+        from qdrant_client import QdrantClient
+
+        index = ServerStore(settings, QdrantClient(path=str(tmp_path / "local-mode")))
     Ingestor(settings, index).run([folder], progress=False)
     yield index
     index.close()
@@ -281,7 +288,7 @@ def test_bad_questions(small_index: Index, settings: Settings, question: str, me
 
 
 def test_missing_index_says_how_to_fix(settings: Settings) -> None:
-    index = Index(settings)
+    index = open_index(settings)
     with pytest.raises(IndexMissingError, match="run `tutor ingest`"):
         Retriever(settings, index)
     index.close()

@@ -26,7 +26,7 @@ from tutor.citations import CitationParser, Sentence
 from tutor.config import Settings
 from tutor.excerpts import excerpts
 from tutor.guard import leaks_prompt, strip_overrides
-from tutor.index import Index
+from tutor.index import Index, open_index
 from tutor.llm import LLM, Message, get_llm, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.records import Hit
@@ -121,7 +121,7 @@ class Tutor:
     def __init__(self, settings: Settings | None = None, *, index: Index | None = None,
                  llm: LLM | None = None) -> None:
         self.settings = settings or Settings()
-        self.index = index or Index(self.settings)
+        self.index = index or open_index(self.settings, copy_if_locked=True)
         self.llm = llm or get_llm(self.settings)
 
     @cached_property

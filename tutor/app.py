@@ -27,7 +27,7 @@ from tutor.answer import Answer, Turn, Tutor
 from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES
 from tutor.errors import TutorError
-from tutor.index import Index
+from tutor.index import open_index
 from tutor.ingest import Ingestor
 from tutor.interview import Interviewer
 from tutor.ui import error_message, escape_markdown
@@ -106,7 +106,7 @@ class App:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.index = Index(settings)
+        self.index = open_index(settings)
         self.tutor = Tutor(settings, index=self.index)
         self.interviewer = Interviewer(settings, self.index, llm=self.tutor.llm)
         self.feedback_path = settings.data_dir / "feedback.jsonl"

@@ -34,10 +34,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def _open_index(settings: Settings) -> Iterator[Index]:
-    from tutor.index import Index
+def _open_index(settings: Settings, *, copy_if_locked: bool = True) -> Iterator[Index]:
+    """The index for one command; all but ingest and serve may work on a copy of a shard the
+    running app holds (see `open_index`)."""
+    from tutor.index import open_index
 
-    index = Index(settings)
+    index = open_index(settings, copy_if_locked=copy_if_locked)
     try:
         yield index
     finally:
@@ -48,7 +50,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.ingest import Ingestor
 
     paths = args.paths or [settings.corpus_dir]
-    with _open_index(settings) as index:
+    with _open_index(settings, copy_if_locked=False) as index:
         report = Ingestor(settings, index).run(paths, rebuild=args.rebuild)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -155,7 +157,7 @@ def _print_streamed(tutor_: Any, question: str) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.app import serve
 
-    with _open_index(settings) as index:
+    with _open_index(settings, copy_if_locked=False) as index:
         index.require()  # a clear "run tutor ingest" before the server starts, not in the page
     print(f"Starting the tutor on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
     serve(settings, host=args.host, port=args.port)

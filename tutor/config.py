@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(REPO_DIR / "corpus", description="Default knowledge base.")
 
     # Index
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = local mode.")
+    qdrant_url: str | None = Field(None, description="Qdrant server or cluster URL; unset = the embedded Qdrant Edge shard.")
     qdrant_api_key: str | None = None
     collection: str = "tutor"
     embed_model: str = Field("", description="SentenceTransformer path; empty = bundled MiniLM.")
@@ -227,8 +227,9 @@ class Settings(BaseSettings):
     eval_seed: int = Field(13, description="Seed that picks the LLM-judged gold cases.")
 
     @property
-    def qdrant_path(self) -> Path:
-        return self.data_dir / "qdrant"
+    def index_path(self) -> Path:
+        """The embedded Qdrant Edge shard (unused when `qdrant_url` points at a server)."""
+        return self.data_dir / "index"
 
 
     def embedder_path(self) -> str:

@@ -263,11 +263,11 @@ class Evaluation:
         return self.settings.mode
 
     def run(self) -> Run:
-        from tutor.index import Index
+        from tutor.index import open_index
 
         started = time.perf_counter()
         stamp = datetime.now(UTC)
-        index = Index(self.settings)
+        index = open_index(self.settings, copy_if_locked=True)
         try:
             self._ingest(index)
             self.chunks = index.chunks()

@@ -64,21 +64,23 @@ def _section_key(chunk: Chunk) -> tuple[str, str]:
 def training_groups(settings: Settings, seed: int, index: Index | None = None,
                     max_queries: int | None = None, cloze_per_chunk: int | None = 1,
                     held_out: int = 0) -> tuple[list[Group], list[Case]]:
-    """Training groups (a question, a positive, mined negatives) from `index` (an in-memory
+    """Training groups (a question, a positive, mined negatives) from `index` (a scratch
     index of the corpus when none is given), and, when `held_out` > 0, that many written
     per-section questions kept out of training as cases to measure the reranker alone on."""
-    from qdrant_client import QdrantClient
+    import tempfile
 
+    from tutor.index import EdgeStore
     from tutor.ingest import Ingestor
 
     if index is not None:
         return _mine(settings, seed, index, max_queries, cloze_per_chunk, held_out)
-    own = Index(settings, QdrantClient(":memory:"))
-    try:
-        Ingestor(settings, own).run([settings.corpus_dir], progress=False)
-        return _mine(settings, seed, own, max_queries, cloze_per_chunk, held_out)
-    finally:
-        own.close()
+    with tempfile.TemporaryDirectory(prefix="tutor-reranker-") as scratch:
+        own = EdgeStore(settings.model_copy(update={"data_dir": Path(scratch)}))
+        try:
+            Ingestor(settings, own).run([settings.corpus_dir], progress=False)
+            return _mine(settings, seed, own, max_queries, cloze_per_chunk, held_out)
+        finally:
+            own.close()
 
 
 def _mine(settings: Settings, seed: int, index: Index, max_queries: int | None,

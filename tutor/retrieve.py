@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from qdrant_client import models
-
 from tutor.config import RETRIEVAL_MODES, RetrievalMode, Settings
 from tutor.errors import InputError, ModelError
-from tutor.index import DENSE, SPARSE, Bm25Encoder, Index, chunk_from_payload
+from tutor.index import DENSE, SPARSE, Bm25Encoder, Index, Leg, chunk_from_payload
 from tutor.records import Chunk, Hit, Scores
 
 log = logging.getLogger(__name__)
@@ -95,55 +93,36 @@ class Retriever:
         s = self.settings
         # The reranker reads its rerank_k candidates even when fewer hits are asked for.
         listed = max(s.rerank_k, top_n) if mode == "hybrid+rerank" else top_n
-        requests: dict[str, models.QueryRequest] = {}
+        legs: list[Leg] = []
         started = time.perf_counter()
-        dense_query = sparse_query = None
         if mode != "bm25":
             from tutor.models import load_embedder
 
             vector = load_embedder(s).encode(
                 text, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
-            dense_query = [float(x) for x in vector]
-            requests["dense"] = models.QueryRequest(
-                query=dense_query, using=DENSE, limit=s.dense_k, with_payload=True
-            )
+            legs.append(Leg(DENSE, [float(x) for x in vector], s.dense_k, s.dense_weight))
         sparse = self._bm25.query(text)
         if sparse.indices and mode != "dense":  # a question of stopwords only has no BM25 terms
-            sparse_query = sparse
-            requests["bm25"] = models.QueryRequest(
-                query=sparse, using=SPARSE, limit=s.sparse_k, with_payload=True
-            )
+            legs.append(Leg(SPARSE, sparse, s.sparse_k, s.bm25_weight))
         timings["encode_ms"] = _ms(started)
-        if mode in ("hybrid", "hybrid+rerank"):
-            legs = [(q, u, lim, w) for q, u, lim, w in (
-                (dense_query, DENSE, s.dense_k, s.dense_weight),
-                (sparse_query, SPARSE, s.sparse_k, s.bm25_weight)) if q is not None]
-            prefetch = [models.Prefetch(query=q, using=u, limit=lim) for q, u, lim, _ in legs]
-            weights = [w for *_, w in legs]
-            requests["fused"] = models.QueryRequest(
-                prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=s.rrf_k, weights=weights)),
-                limit=listed, with_payload=True,
-            )
+        fused = mode in ("hybrid", "hybrid+rerank")
         started = time.perf_counter()
-        names = list(requests)
-        responses = self.index.query([requests[n] for n in names])
+        by_stage = self.index.search(legs, listed if fused else None, s.rrf_k)
         timings["search_ms"] = _ms(started)
-        results = dict(zip(names, responses, strict=True))
 
-        by_stage = {n: {p.id: p.score for p in r.points} for n, r in results.items()}
-        ranked_name = "fused" if "fused" in results else ("dense" if mode == "dense" else "bm25")
-        ranked = results.get(ranked_name)
+        ranked = by_stage.get("fused" if fused else (DENSE if mode == "dense" else SPARSE))
         if ranked is None:
             return []
+        scores_of = {name: {f.id: f.score for f in found} for name, found in by_stage.items()}
         hits = []
-        for point in ranked.points[:listed]:
+        for found in ranked[:listed]:
             scores = Scores(
-                bm25=by_stage.get("bm25", {}).get(point.id),
-                dense=by_stage.get("dense", {}).get(point.id),
-                fused=by_stage.get("fused", {}).get(point.id),
+                bm25=scores_of.get(SPARSE, {}).get(found.id),
+                dense=scores_of.get(DENSE, {}).get(found.id),
+                fused=scores_of.get("fused", {}).get(found.id),
             )
-            hits.append(Hit(chunk_from_payload(point.payload or {}), float(point.score), scores))
+            hits.append(Hit(chunk_from_payload(found.payload), found.score, scores))
         return hits
 
     def _rerank(self, text: str, hits: list[Hit], top_n: int, timings: dict[str, float]) -> list[Hit]:

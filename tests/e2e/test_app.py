@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from support import offline_cli
 
 from e2e.apprunner import REPO, RunningApp
 
@@ -67,6 +68,18 @@ def test_upload_inspect_and_remove(app: RunningApp, tmp_path: Path) -> None:
     assert all(cell != "—" for cell in rows["data"][0][3:6])  # bm25, dense and fused all scored it
     status, docs, _ = client.predict("uploads/evil-notes.md", api_name="/remove")
     assert "Removed" in status and all(row[1] != "uploads/evil-notes.md" for row in docs["data"])
+
+
+def test_cli_commands_work_beside_the_running_app(app: RunningApp, tmp_path: Path) -> None:
+    """The app holds the data dir's shard; a read-only command works on a copy of it, and
+    ingest says in one line what to do instead of writing where the app cannot see it."""
+    found = offline_cli("retrieve", "why divide attention scores by sqrt(d_k)", "--k", "1", data=app.data_dir)
+    assert found.returncode == 0, found.stderr
+    assert "transformer-architecture.md" in found.stdout
+    (tmp_path / "extra.md").write_text("# Extra\n\n## More\n\nA note added from the command line.\n")
+    refused = offline_cli("ingest", str(tmp_path / "extra.md"), data=app.data_dir)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "open in another tutor process" in refused.stderr and "Library tab" in refused.stderr
 
 
 def test_dead_llm_endpoint_is_a_clear_message(dead_llm_app: RunningApp) -> None:
