@@ -1,7 +1,8 @@
-"""Incremental ingest into a real local Qdrant index, with bad input mixed in."""
+"""Incremental ingest into a real Qdrant Edge shard, with bad input and a kill -9 mixed in."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -129,4 +130,108 @@ def test_tutorignore_skips_matching_files(settings: Settings, notes: Path) -> No
     index = open_index(settings)
     report = Ingestor(settings, index).run([notes], progress=False)
     assert sorted(report.added) == ["notes/kv.md", "notes/rope.md"]
+    index.close()
+
+
+def _versioned_notes(folder: Path, version: str, n: int) -> None:
+    """`n` notes of three sections each, every sentence naming `version`."""
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        sections = "".join(
+            f"## Part {s}\n\n" + " ".join(f"Fact {j} of part {s} in topic {i} is from {version}." for j in range(12))
+            + "\n\n"
+            for s in range(3)
+        )
+        (folder / f"topic-{i:02d}.md").write_text(f"# Topic {i}\n\n{sections}", encoding="utf-8")
+
+
+def _versions_by_doc(settings: Settings, peek: Path) -> dict[str, set[str]]:
+    """Which versions each document's chunks hold, read from a copy of the shard (opening the
+    shard itself would take its lock from the ingest under test)."""
+    shutil.rmtree(peek, ignore_errors=True)
+    shutil.copytree(settings.index_path, peek / "index")
+    index = open_index(settings.model_copy(update={"data_dir": peek}))
+    try:
+        found: dict[str, set[str]] = {}
+        for chunk in index.chunks():
+            found.setdefault(chunk.doc, set()).update(v for v in ("version one", "version two") if v in chunk.text)
+        return found
+    finally:
+        index.close()
+
+
+def test_kill_9_during_ingest_leaves_every_document_whole(settings: Settings, tmp_path: Path) -> None:
+    """A real kill -9 in the middle of re-ingesting 40 changed notes: each note is then wholly
+    its old or wholly its new version (never a mix, never missing), and the next ingest
+    completes the rest."""
+    notes, n = tmp_path / "notes", 40
+    _versioned_notes(notes, "version one", n)
+    index = open_index(settings)
+    Ingestor(settings, index).run([notes], progress=False)
+    index.close()
+    _versioned_notes(notes, "version two", n)
+
+    command = [sys.executable, "-m", "tutor.cli", "--data-dir", str(settings.data_dir), "ingest", str(notes)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while not any("version two" in v for v in _versions_by_doc(settings, tmp_path / "peek").values()):
+            assert process.poll() is None, "the ingest ended before it could be interrupted"
+    finally:
+        process.kill()  # SIGKILL: no handler, no flush, no cleanup
+        process.wait()
+
+    after_kill = _versions_by_doc(settings, tmp_path / "peek")
+    assert len(after_kill) == n and all(len(v) == 1 for v in after_kill.values()), after_kill
+    assert 0 < sum(v == {"version two"} for v in after_kill.values()) < n  # truly cut mid-way
+    index = open_index(settings)
+    assert all(d.complete for d in index.documents())
+    report = Ingestor(settings, index).run([notes], progress=False)
+    assert report.updated and not report.added and not report.removed
+    index.close()
+    assert set(map(frozenset, _versions_by_doc(settings, tmp_path / "peek").values())) == {frozenset({"version two"})}
+
+
+def test_a_version_left_beside_the_old_one_is_rewritten(settings: Settings, notes: Path) -> None:
+    """A crash after a document's new version is written and before its old one is deleted
+    leaves both; that is reported as incomplete, and the next ingest leaves one."""
+    index = open_index(settings)
+    Ingestor(settings, index).run([notes], progress=False)
+    kv = next(c for c in index.chunks() if c.doc == "notes/kv.md")
+    index.upsert([kv], [[0.1] * 384], index.bm25().documents([kv.text]), {"doc_hash": "next:version"})
+    row = {d.doc: d for d in index.documents()}["notes/kv.md"]
+    assert not row.complete and row.doc_hash == "" and row.chunks == 2
+    report = Ingestor(settings, index).run([notes], progress=False)
+    assert report.updated == ["notes/kv.md"]
+    assert all(d.complete for d in index.documents()) and index.count() == 2
+    index.close()
+
+
+def test_two_folders_of_one_name_do_not_replace_each_other(settings: Settings, tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "notes", tmp_path / "b" / "notes"
+    for folder, body in ((first, "The KV cache stores keys and values."), (second, "LoRA trains low-rank updates.")):
+        folder.mkdir(parents=True)
+        _note(folder, "topic.md", "Topic", body)
+    index = open_index(settings)
+    Ingestor(settings, index).run([first], progress=False)
+    report = Ingestor(settings, index).run([second], progress=False)
+    assert not report.updated and not report.added
+    assert "notes/topic.md is already indexed from" in report.rejected[0].reason
+    assert "keys and values" in index.chunks()[0].text  # the first folder's note is intact
+    both = Ingestor(settings, index).run([first, second], progress=False)
+    assert both.rejected[0].reason.startswith("same document id notes/topic.md as ")
+    # A folder that moved (its old path is gone) updates its documents instead.
+    first.rename(tmp_path / "a" / "gone")
+    assert Ingestor(settings, index).run([second], progress=False).updated == ["notes/topic.md"]
+    index.close()
+
+
+def test_removing_the_kept_copy_of_a_duplicate_indexes_the_other(settings: Settings, notes: Path) -> None:
+    index = open_index(settings)
+    ingest = Ingestor(settings, index)
+    ingest.run([notes], progress=False)
+    (notes / "copy.md").write_bytes((notes / "kv.md").read_bytes())
+    assert "same content as notes/kv.md" in ingest.run([notes], progress=False).rejected[0].reason
+    (notes / "kv.md").unlink()
+    report = ingest.run([notes], progress=False)
+    assert report.removed == ["notes/kv.md"] and report.added == ["notes/copy.md"] and not report.rejected
     index.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES, Document, read_document
 from tutor.errors import DocumentError
-from tutor.index import Bm25Encoder, Index
+from tutor.index import Bm25Encoder, Index, IndexedDocument
 from tutor.models import MINILM_SHA256
 from tutor.records import Chunk
 
@@ -218,16 +218,23 @@ class Ingestor:
         self._check_model(report)
         stored = {d.doc: d for d in self.index.documents()}
 
+        # Documents whose file is gone from a folder scanned now: removed at the end, and no
+        # longer the kept copy that a surviving duplicate would be rejected against.
+        vanished = {
+            doc_id for doc_id, old in stored.items()
+            if old.path and any(Path(old.path).is_relative_to(f) for f in folders) and not Path(old.path).exists()
+        }
         todo: list[tuple[Document, bool]] = []  # (document, is an update)
-        seen_hashes = {d.doc_hash.split(":")[0]: d.doc for d in stored.values()}
-        seen_docs: set[str] = set()
+        seen_hashes = {d.doc_hash.split(":")[0]: d.doc for d in stored.values() if d.doc not in vanished}
+        seen_docs: dict[str, Path] = {}
         max_bytes = int(self.settings.max_file_mb * 1_000_000)
         for source in sources:
             shown = _shown(source)
-            if source.doc_id in seen_docs:
-                report.rejected.append(Rejected(shown, f"duplicate document id {source.doc_id}"))
+            clash = self._clash(source, seen_docs.get(source.doc_id), stored.get(source.doc_id))
+            if clash:
+                report.rejected.append(Rejected(shown, clash))
                 continue
-            seen_docs.add(source.doc_id)
+            seen_docs[source.doc_id] = source.path
             try:
                 doc = read_document(source.path, source.doc_id, max_bytes)
             except DocumentError as exc:
@@ -251,15 +258,25 @@ class Ingestor:
         if todo:
             self._write(todo, report, progress)
         # Documents that vanished from a folder we just scanned (never from other folders).
-        for doc_id, old in stored.items():
-            if doc_id in seen_docs or not old.path:
-                continue
-            if any(Path(old.path).is_relative_to(f) for f in folders) and not Path(old.path).exists():
-                self.index.delete_doc(doc_id)
-                report.removed.append(doc_id)
+        for doc_id in sorted(vanished - seen_docs.keys()):
+            self.index.delete_doc(doc_id)
+            report.removed.append(doc_id)
         report.seconds = time.perf_counter() - started
         log.info(report.summary())
         return report
+
+    @staticmethod
+    def _clash(source: Source, seen: Path | None, stored: IndexedDocument | None) -> str:
+        """Why `source` cannot take its document id, or "": a document id is the folder's
+        name plus the file's path in it, so two folders of one name (~/a/notes, ~/b/notes)
+        would map to the same ids, and the second must not silently replace the first. A
+        file whose recorded path is gone has moved: that is an update, not a clash."""
+        if seen is not None and seen != source.path:
+            return f"same document id {source.doc_id} as {seen} in this run; rename one of them"
+        if stored is not None and stored.path and Path(stored.path) != source.path and Path(stored.path).exists():
+            return (f"{source.doc_id} is already indexed from {stored.path}; rename this folder or file "
+                    "so the names differ, or remove the other in the app's Library tab first")
+        return ""
 
     def _check_model(self, report: IngestReport) -> None:
         if not self.index.exists():
