@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import CORPUS, offline_cli
 
 from tutor.config import Settings
 from tutor.errors import IndexLockedError
@@ -234,4 +236,42 @@ def test_removing_the_kept_copy_of_a_duplicate_indexes_the_other(settings: Setti
     (notes / "kv.md").unlink()
     report = ingest.run([notes], progress=False)
     assert report.removed == ["notes/kv.md"] and report.added == ["notes/copy.md"] and not report.rejected
+    index.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 200 MB tmpfs (a full disk without filling this machine's); needs mount rights."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()})")
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
+    """Writing until the disk is full stops with the fix, every note written so far whole;
+    once space is freed, the next ingest completes the rest."""
+    from tutor.index import _SPACE_MARGIN
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    names = [p.name for p in sorted(CORPUS.glob("*.md"), key=lambda p: p.stat().st_size)[:6]]
+    for name in names:
+        shutil.copy(CORPUS / name, notes / name)
+    # Room beyond the safety margin for about half of the notes (~13 KB a passage on disk).
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - _SPACE_MARGIN - 1_500_000))
+    full = offline_cli("ingest", str(notes), data=small_disk / "data")
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr
+    assert "free on the disk of" in full.stderr and "run `tutor ingest` again" in full.stderr
+    filler.unlink()
+    index = open_index(Settings(data_dir=small_disk / "data"))
+    kept = index.documents()
+    assert all(d.complete for d in kept) and 1 <= len(kept) < len(names), kept
+    report = Ingestor(index.settings, index).run([notes], progress=False)
+    assert len(report.added) == len(names) - len(kept) and len(report.unchanged) == len(kept)
+    assert all(d.complete for d in index.documents())
     index.close()

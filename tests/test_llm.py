@@ -345,6 +345,19 @@ def test_not_an_api_is_a_bad_response(scripted: type[Scripted]) -> None:
         OpenAICompatibleLLM(server.url, MODEL).complete(ask("hi"))
 
 
+@pytest.mark.parametrize(("ctype", "body"), [
+    ("text/html", b"<html>login page</html>"),
+    ("application/json", b'{"status": "ok"}'),
+    ("application/json", b'{"id": "x", "choices": [{"mess'),
+])
+def test_a_stream_that_is_not_a_stream_is_a_bad_response(scripted: type[Scripted], ctype: str, body: bytes) -> None:
+    """A streamed answer from something that is not a chat API must be an error naming the
+    URL, never an empty answer (which the tutor would show as a refusal)."""
+    server = scripted([(200, ctype, body)])
+    with pytest.raises(LLMError, match=rf"{ctype} instead of a chat-completion stream.*OpenAI-compatible API"):
+        "".join(OpenAICompatibleLLM(server.url, MODEL, max_retries=0).stream(ask("hi")))
+
+
 def test_context_overflow_is_explained(scripted: type[Scripted]) -> None:
     error = {"error": {"code": 400, "message": "the request exceeds the available context size"}}
     server = scripted([json_reply(400, error)])

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import tutor  # noqa: F401  (keeps the libraries offline before anything else is imported)
-from tutor.config import RETRIEVAL_MODES, Settings
+from tutor.config import RETRIEVAL_MODES, Settings, load_settings
 from tutor.errors import InputError, TutorError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
-    return Settings(**overrides)
+    return load_settings(**overrides)
 
 
 @contextmanager
@@ -66,17 +66,33 @@ def _read_questions(path: Path) -> list[dict[str, str]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON lines.") from exc
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            rows.append({"id": str(row.get("id", number)), "question": str(row["question"])})
-        except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+            question = row["question"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(
                 f'{path}:{number}: expected a JSON object like {{"id": "q1", "question": "…"}}.'
             ) from exc
+        if not isinstance(question, str):  # never search for the text "None" or "['a', 'b']"
+            raise InputError(f'{path}:{number}: "question" must be a string, not {type(question).__name__}.')
+        rows.append({"id": str(row.get("id", number)), "question": question})
     return rows
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (`--k 0` must not silently mean the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
@@ -378,8 +394,16 @@ def _llm_cases(text: str) -> str | int:
     return int(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option like every other tutor error: one line on stderr,
+    naming the fix, exit status 1 (not a usage dump and 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tutor",
         description="A cited, offline tutor and mock interviewer for LLM / ML engineering interviews.",
     )
@@ -401,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "cross-encoder reranking, with each stage's score per passage.")
     p.add_argument("question", nargs="?", help="the question")
     p.add_argument("--file", type=Path, help='JSON lines of {"id", "question"}; one result line each')
-    p.add_argument("--k", type=int, default=None, help="passages to return (default TUTOR_TOP_N=5)")
+    p.add_argument("--k", type=_positive_int, default=None, help="passages to return (default TUTOR_TOP_N=5)")
     p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None,
                    help="retrieval stages to run (default: TUTOR_MODE, hybrid+rerank)")
     p.add_argument("--json", action="store_true", help="print JSON (the public contract, see README)")
@@ -426,15 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "Seeded: the same data and seed give the same model.")
     p.add_argument("--output", type=Path, default=None, help="where to write the model "
                    "(default: DATA_DIR/reranker, where the tutor looks before the shipped model)")
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=_positive_int, default=1)
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--layers", type=int, default=6, help="encoder layers to keep (MiniLM has 6)")
-    p.add_argument("--max-queries", type=int, default=None,
+    p.add_argument("--layers", type=_positive_int, default=6, help="encoder layers to keep (MiniLM has 6)")
+    p.add_argument("--max-queries", type=_positive_int, default=None,
                    help="train on a seeded sample of this many questions (a quick run)")
     p.add_argument("--cloze", type=_cloze_count, default=1, metavar="N|all",
                    help="inverse-cloze questions per chunk (sentences asked against the rest of it)")
     p.add_argument("--device", default="cpu", help="torch device to train on (cuda on a GPU machine)")
-    p.add_argument("--batch-groups", type=int, default=2,
+    p.add_argument("--batch-groups", type=_positive_int, default=2,
                    help="questions per step, each with its positive and 7 negatives")
     p.add_argument("--export", type=Path, metavar="DIR", default=None,
                    help="only write the training groups to DIR, for tutor/reranker_fit.py elsewhere")
@@ -449,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, required=True,
                    help="where to write it (tutor/weights/judge replaces the shipped one; "
                    "TUTOR_JUDGE_WEIGHTS points the tutor at another)")
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=_positive_int, default=1)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--device", default="cpu", help="torch device to train on (cuda on a GPU machine)")
     p.set_defaults(handler=cmd_train_judge)
@@ -499,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", action="append", metavar="T",
                    help="ask only on this topic (repeatable; `tutor questions` lists them)")
     p.add_argument("--level", choices=LEVELS, default="mixed", help="question level (default mixed)")
-    p.add_argument("--n", type=int, default=None,
+    p.add_argument("--n", type=_positive_int, default=None,
                    help="number of questions (default TUTOR_INTERVIEW_QUESTIONS=5)")
     p.add_argument("--method", choices=GRADE_METHODS, default=None, help=method_help)
     p.add_argument("--seed", type=int, default=None, help="fix the question choice (repeatable runs)")

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -83,41 +83,41 @@ class Settings(BaseSettings):
     collection: str = "tutor"
     embed_model: str = Field("", description="SentenceTransformer path; empty = bundled MiniLM.")
     # Small batches pad less: 16 embeds our ~200-token chunks faster than 32 on 2 cores.
-    embed_batch_size: int = 16
+    embed_batch_size: int = Field(16, ge=1)
     embed_precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="auto = bfloat16 autocast where the CPU computes bfloat16 natively "
         "(AVX512-BF16 / AMX), else float32."
     )
 
     # Chunking (in embedder tokens: MiniLM truncates at 256, so chunks stay under it)
-    chunk_tokens: int = 220
-    chunk_overlap_tokens: int = 30
-    min_chunk_chars: int = 40
-    max_file_mb: float = 20.0
+    chunk_tokens: int = Field(220, ge=16, le=256)
+    chunk_overlap_tokens: int = Field(30, ge=0)
+    min_chunk_chars: int = Field(40, ge=0)
+    max_file_mb: float = Field(20.0, gt=0)
 
     # Retrieval
     # hybrid+rerank: MRR@10 above hybrid on the held-out training questions (.845 vs .803),
     # the source pages (.869 vs .795) and the gold set (.901 vs .881; BM25 alone .891) for
     # ~0.14 s more a question on 2 cores (README "Reranker status").
     mode: RetrievalMode = Field("hybrid+rerank", description="Retrieval stages: bm25 | dense | hybrid | hybrid+rerank.")
-    dense_k: int = 30
-    sparse_k: int = 30
-    fused_k: int = Field(20, description="Fused candidates mined per question to train the reranker.")
+    dense_k: int = Field(30, ge=1)
+    sparse_k: int = Field(30, ge=1)
+    fused_k: int = Field(20, ge=1, description="Fused candidates mined per question to train the reranker.")
     # Held-out MRR@10 (150 reranker-training questions, never gold) by candidates reranked:
     # 3 → .836, 4 → .845, 5 → .845, 6 → .839, 8 → .842, 10 → .841, and the time grows with
     # each. 5 = top_n: the reranker reorders the list a learner sees (docs/reranker.md).
     rerank_k: int = Field(5, ge=1, description="hybrid+rerank: fused candidates the cross-encoder reads "
                           "(the rest follow in fused order).")
-    top_n: int = 5
+    top_n: int = Field(5, ge=1)
     # Qdrant ranks from 0 (its k = 61 is the RRF paper's 60). k = 2, Qdrant's default, gave
     # the best MRR on the reranker-training questions (tuned there, never on eval/gold).
-    rrf_k: int = 2
-    bm25_weight: float = Field(1.0, description="RRF weight of the BM25 list.")
+    rrf_k: int = Field(2, ge=1)
+    bm25_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 list.")
     # MRR@10 by dense weight (k = 2), interview bank / gold set: 0.5 → .804/.886,
     # 0.7 → .810/.885, 1.0 → .810/.850 (BM25 alone .769/.891, dense alone .760/.710).
     # 0.7 keeps the bank's best (where both retrievers help) and most of BM25's lead on the
     # gold questions, which share the notes' wording more than learners' questions do.
-    dense_weight: float = Field(0.7, description="RRF weight of the dense list.")
+    dense_weight: float = Field(0.7, ge=0, description="RRF weight of the dense list.")
     reranker_model: str = Field(
         "", description="CrossEncoder folder; empty = the one `tutor train-reranker` wrote, else the shipped one."
     )
@@ -132,23 +132,23 @@ class Settings(BaseSettings):
     # Held-out MRR@10 of the reranker alone: 128 tokens .753, 256 tokens .745 at twice the
     # time; reading long passages in two 128-token windows .768-.786, but within the vote
     # that gain vanishes (.842 vs .843) at twice the time, so passages are truncated.
-    rerank_max_length: int = 128
+    rerank_max_length: int = Field(128, ge=16)
     dense_floor: float = Field(
-        0.30, description="Best dense cosine below which nothing is relevant."
+        0.30, ge=-1, le=1, description="Best dense cosine below which nothing is relevant."
     )
 
     # Answers
-    answer_passages: int = Field(3, description="Passages given to the LLM (prefill cost grows with each).")
+    answer_passages: int = Field(3, ge=1, description="Passages given to the LLM (prefill cost grows with each).")
     answer_confidence: float = Field(
-        0.45, description="Best dense cosine from which the model must answer from the passages "
+        0.45, ge=-1, le=1, description="Best dense cosine from which the model must answer from the passages "
         "(below it, it may say the notes don't cover the question; see Tutor._prompt)."
     )
     evidence_tokens: int = Field(250, ge=0, description="About how many tokens of the passages the "
                                  "LLM reads: each passage's sentences nearest the question fill it "
                                  "(tutor/excerpts.py). 0 = whole passages, trimmed to passage_chars.")
-    passage_chars: int = Field(700, description="With evidence_tokens = 0, each passage is trimmed "
+    passage_chars: int = Field(700, ge=100, description="With evidence_tokens = 0, each passage is trimmed "
                                "to this many characters.")
-    history_turns: int = Field(2, description="Past exchanges sent with a follow-up question.")
+    history_turns: int = Field(2, ge=0, description="Past exchanges sent with a follow-up question.")
     # The judge's probabilities behind an answer sentence's verdict (support_labels.verdict),
     # chosen on eval/answer_support.yaml's dev split only (scripts/eval_judge.py --tune).
     # Dev: supported / not agreement .772 at 0.6 (0.5: .76); a contradiction called below 0.99
@@ -164,13 +164,13 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(
         None, validation_alias=AliasChoices("TUTOR_LLM_API_KEY", "OPENAI_API_KEY")
     )
-    llm_timeout_s: float = 120.0
-    llm_max_retries: int = 2
-    llm_temperature: float = 0.1
-    llm_max_tokens: int = 400
+    llm_timeout_s: float = Field(120.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0)
+    llm_temperature: float = Field(0.1, ge=0, le=2)
+    llm_max_tokens: int = Field(400, ge=16)
     llm_seed: int | None = Field(0, description="Sampling seed sent with every LLM request; unset to omit it.")
-    llm_ctx: int = 4096
-    llm_threads: int = Field(0, description="CPU threads for the embedded LLM; 0 = all cores.")
+    llm_ctx: int = Field(4096, ge=1024)
+    llm_threads: int = Field(0, ge=0, description="CPU threads for the embedded LLM; 0 = all cores.")
 
     # Mock interview
     grade_method: Literal["auto", "embedding", "embedding+judge", "judge", "llm"] = Field(
@@ -180,13 +180,13 @@ class Settings(BaseSettings):
         "llm when TUTOR_LLM_BASE_URL is set, else embedding+judge."
     )
     grade_covered_similarity: float = Field(
-        0.6, description="Cosine (MiniLM) from which a learner's clause covers a key point."
+        0.6, ge=-1, le=1, description="Cosine (MiniLM) from which a learner's clause covers a key point."
     )
     grade_partial_similarity: float = Field(
-        0.52, description="Cosine from which a learner's clause partly covers a key point."
+        0.52, ge=-1, le=1, description="Cosine from which a learner's clause partly covers a key point."
     )
     grade_contradiction_similarity: float = Field(
-        0.4, description="Cosine from which a clause is close enough to a key point to be "
+        0.4, ge=-1, le=1, description="Cosine from which a clause is close enough to a key point to be "
         "checked for contradicting it."
     )
     # The judge's probabilities behind each verdict (method judge, grading.decide), chosen on
@@ -199,9 +199,9 @@ class Settings(BaseSettings):
     grade_contradicted_at: float = Field(0.7, ge=0, le=1, description="Judge probability that a "
                                          "clause contradicts a point, from which it is contradicted.")
     grade_max_answer_chars: int = Field(
-        3000, description="Longer answers are cut (at a sentence end) before grading."
+        3000, ge=100, description="Longer answers are cut (at a sentence end) before grading."
     )
-    interview_questions: int = Field(5, description="Questions in a mock interview by default.")
+    interview_questions: int = Field(5, ge=1, description="Questions in a mock interview by default.")
     follow_up_writer: Literal["llm", "template"] = Field(
         "llm", description="Who writes follow-up questions and hints: the LLM, or a fixed "
         "template naming the section to revisit (no LLM needed)."
@@ -212,19 +212,26 @@ class Settings(BaseSettings):
         "", description="Folder of the entails/contradicts/neither judge; empty = the shipped one.")
     # Tokens per (evidence, claim) pair, as trained: a key point with its two supporting
     # note sentences fits (the judge reads short pairs, never whole passages).
-    judge_max_length: int = 128
+    judge_max_length: int = Field(128, ge=16)
     judge_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint of the RAGAS judge; unset = the embedded LLM."
     )
     judge_model: str = Field("", description="Model name at the judge endpoint; empty = TUTOR_LLM_MODEL.")
     judge_api_key: str | None = Field(None, description="API key of the judge endpoint, if it needs one.")
     judge_max_tokens: int = Field(
-        768, description="Reply budget of one judge call (RAGAS asks for JSON with a reason per verdict)."
+        768, ge=64, description="Reply budget of one judge call (RAGAS asks for JSON with a reason per verdict)."
     )
     eval_llm_cases: int = Field(
-        10, description="Gold cases answered by the LLM and judged per `tutor eval` run (seeded sample)."
+        10, ge=0, description="Gold cases answered by the LLM and judged per `tutor eval` run (seeded sample)."
     )
     eval_seed: int = Field(13, description="Seed that picks the LLM-judged gold cases.")
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError(f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be below "
+                             f"chunk_tokens ({self.chunk_tokens})")
+        return self
 
     @property
     def index_path(self) -> Path:
@@ -250,3 +257,23 @@ class Settings(BaseSettings):
             return self.reranker_model
         trained = self.trained_reranker_dir
         return str(trained if (trained / "config.json").exists() else SHIPPED_RERANKER)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, `.env` and `overrides`; a bad value is a SettingsError
+    naming each variable, what it holds and what it accepts, in one line (never pydantic's
+    multi-line report)."""
+    from tutor.errors import SettingsError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = f"TUTOR_{field.upper()}" if field else "settings"
+            got = f"={error['input']!r}" if field and not isinstance(error["input"], dict) else ""
+            problems.append(f"{name}{got}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError(
+            "; ".join(problems) + ". Fix it in the environment or .env (the README's Configuration table lists every setting)."
+        ) from None

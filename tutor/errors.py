@@ -10,6 +10,14 @@ class IndexMissingError(TutorError):
     """There is no index (or it is empty) where the settings point."""
 
 
+class SettingsError(TutorError):
+    """A setting (environment variable, .env line or option) holds a value it cannot take."""
+
+
+class IndexWriteError(TutorError):
+    """The index (or the data dir that holds it) cannot be written: a file, read-only, full."""
+
+
 class IndexLockedError(TutorError):
     """Another process holds the local Qdrant folder."""
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tutor.config import Settings
-from tutor.errors import IndexLockedError, IndexMissingError
+from tutor.errors import IndexLockedError, IndexMissingError, IndexWriteError, TutorError
 from tutor.records import Chunk
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,7 @@ class Index(ABC):
         """Write one document version: all of its chunks, with `extra` (which holds its
         `doc_hash`) on every payload. Older versions stay until `delete_doc(keep_hash=…)`."""
         doc_hash = str(extra["doc_hash"])
+        doc = chunks[0].doc if chunks else "?"
         points = [
             _Point(
                 id=point_id(c.id, doc_hash), dense=list(map(float, d)), sparse=s,
@@ -204,7 +205,15 @@ class Index(ABC):
             for c, d, s in zip(chunks, dense, sparse, strict=True)
         ]
         with self.lock:
-            self._write(points)
+            try:
+                self._write(points)
+            except TutorError:
+                raise
+            except Exception as exc:  # Edge raises bare Exceptions; a server, client errors
+                raise IndexWriteError(
+                    f"Could not write {doc} to the index at {self.where} ({_short(exc)}); its previous "
+                    "version is still there. Free disk space (or fix the cause) and run `tutor ingest` again."
+                ) from exc
 
     def delete_doc(self, doc: str, keep_hash: str | None = None) -> None:
         """Delete a document's chunks (those of other versions only, when `keep_hash` is given)."""
@@ -227,6 +236,24 @@ class Index(ABC):
     def chunks(self, doc: str | None = None) -> list[Chunk]:
         with self.lock:
             return sorted((chunk_from_payload(p) for p in self._scroll(None, doc)), key=lambda c: c.id)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+def _writable_dir(folder: Path) -> None:
+    """A clear error, before any engine call, when `folder` cannot hold an index."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        what = "is a file, not a folder" if folder.is_file() or isinstance(exc, (FileExistsError, NotADirectoryError)) \
+            else f"cannot be written ({exc.strerror or exc})"
+        raise IndexWriteError(
+            f"The data dir {folder} {what}: point TUTOR_DATA_DIR (or --data-dir) at a writable folder."
+        ) from exc
 
 
 def _document(doc: str, by_hash: dict[str, dict[str, Any]]) -> IndexedDocument:
@@ -263,6 +290,7 @@ class EdgeStore(Index):
         self.where = str(self.path)
         self._snapshot: Path | None = None
         self._shard: Any = None
+        _writable_dir(settings.data_dir)
         _migrate_local_mode(settings, self)
         if (self.path / "edge_config.json").exists():
             self._shard = self._load(copy_if_locked)
@@ -304,6 +332,7 @@ class EdgeStore(Index):
             vectors={DENSE: EdgeVectorParams(size=dimension, distance=Distance.Cosine)},
             sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
         )
+        _require_space(self.path.parent, 0)
         with self.lock:
             self._shard = EdgeShard.create(str(self.path), config)
             meta = {"bm25_avg_len": avg_len, "embed_model": embed_model, "dimension": dimension}
@@ -349,7 +378,8 @@ class EdgeStore(Index):
             requests["fused"] = QueryRequest(
                 limit=fused_limit,
                 prefetches=[Prefetch(limit=leg.limit, query=nearest(leg)) for leg in legs],
-                query=Fusion.Rrf(k=rrf_k, weights=[leg.weight for leg in legs]),
+                # The stub types Fusion.Rrf apart from Fusion; the binding takes it.
+                query=Fusion.Rrf(k=rrf_k, weights=[leg.weight for leg in legs]),  # type: ignore[arg-type]
                 with_payload=True,
             )
         names = list(requests)
@@ -363,6 +393,7 @@ class EdgeStore(Index):
     def _write(self, points: list[_Point]) -> None:
         from qdrant_edge import Point, UpdateOperation
 
+        _require_space(self.path, len(points))
         # One operation, one WAL record: the whole version lands, or none of it does.
         self._shard.update(UpdateOperation.upsert_points([
             Point(p.id, {DENSE: p.dense, SPARSE: _edge_vector(p.sparse)}, p.payload) for p in points
@@ -390,6 +421,24 @@ class EdgeStore(Index):
                 return
 
 
+# Edge maps its storage into memory: a write that meets a full disk kills the process with
+# SIGBUS (no exception, no message), so free space is checked first. Its files grow in
+# 32 MB steps (WAL segments, storage pages), and a point takes ~10 KB across them.
+_SPACE_MARGIN = 96_000_000
+_SPACE_PER_POINT = 10_000
+
+
+def _require_space(folder: Path, points: int) -> None:
+    free = shutil.disk_usage(folder).free
+    need = _SPACE_MARGIN + _SPACE_PER_POINT * points
+    if free < need:
+        raise IndexWriteError(
+            f"Only {free / 1e6:.0f} MB free on the disk of {folder} "
+            f"({f'writing {points} passages' if points else 'a new index'} needs about {need / 1e6:.0f} MB): "
+            "free some space, then run `tutor ingest` again."
+        )
+
+
 def _edge_vector(vector: list[float] | SparseVector) -> Any:
     from qdrant_edge import SparseVector as EdgeSparse
 
@@ -399,8 +448,10 @@ def _edge_vector(vector: list[float] | SparseVector) -> Any:
 def _edge_filter(doc: str | None, keep_hash: str | None) -> Any:
     from qdrant_edge import FieldCondition, Filter, MatchValue
 
-    must = [FieldCondition(key="doc", match=MatchValue(doc))] if doc is not None else []
-    must_not = [FieldCondition(key="doc_hash", match=MatchValue(keep_hash))] if keep_hash is not None else []
+    must: list[Any] = [FieldCondition(key="doc", match=MatchValue(doc))] if doc is not None else []
+    must_not: list[Any] = []
+    if keep_hash is not None:
+        must_not.append(FieldCondition(key="doc_hash", match=MatchValue(keep_hash)))
     return Filter(must=must, must_not=must_not)
 
 

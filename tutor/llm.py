@@ -201,13 +201,20 @@ class OpenAICompatibleLLM:
         chunks = self._with_retries(
             lambda: self._client.chat.completions.create(**request, stream=True)
         )
+        events = 0
         try:
             for chunk in chunks:
+                events += 1
                 if not chunk.choices:  # usage-only or keep-alive chunks
                     continue
                 delta = chunk.choices[0].delta.content
                 if delta:
                     yield delta
+            if not events:
+                # An HTML page or a plain JSON body holds no server-sent events, and the client
+                # ends such a "stream" quietly: said here, or it would read as an empty answer.
+                kind = chunks.response.headers.get("content-type", "no content type")
+                raise self._bad_response(f"a body of type {kind} instead of a chat-completion stream")
         except openai.OpenAIError as exc:
             raise self._explain(exc) from exc
         except (json.JSONDecodeError, AttributeError, TypeError) as exc:
