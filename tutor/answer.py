@@ -315,13 +315,12 @@ class Tutor:
     def suggestions(self, question: str, n: int = 3) -> list[str]:
         """Three follow-ups from the interview bank, nearest to what was just asked: every
         suggestion is one the notes can answer (an LLM would invent some)."""
-        from tutor.models import load_embedder
+        from tutor.models import embed
 
         questions, vectors = self._bank
         if vectors is None:
             return []
-        query = load_embedder(self.settings).encode(question, normalize_embeddings=True,
-                                                    show_progress_bar=False)
+        query = embed(self.settings, [question])[0]
         ranked = sorted(range(len(questions)), key=lambda i: -float(vectors[i] @ query))
         same = question.strip().lower()
         return [questions[i] for i in ranked if questions[i].strip().lower() != same][:n]

@@ -22,7 +22,7 @@ import numpy as np
 
 from tutor.config import Settings
 from tutor.guard import is_override, strip_overrides
-from tutor.models import load_embedder
+from tutor.models import embed
 from tutor.records import Hit
 from tutor.support import Span, passage_sentences
 
@@ -42,9 +42,8 @@ def excerpts(settings: Settings, question: str, hits: Sequence[Hit]) -> list[str
                   if not is_override(s.text) and _is_statement(s.text, h)]
                  for n, h in enumerate(hits)]
     flat = [s for per in sentences for s in per]
-    vectors = load_embedder(settings).encode([question, *(s.text for s in flat)],
-                                             normalize_embeddings=True, show_progress_bar=False)
-    sims = np.asarray(vectors[1:]) @ np.asarray(vectors[0])
+    vectors = embed(settings, [question, *(s.text for s in flat)])
+    sims = vectors[1:] @ vectors[0]
     ranked = [flat[i] for i in np.argsort(-sims)]
     best = {s.passage: s for s in reversed(ranked)}  # each passage's nearest sentence
     budget = settings.evidence_tokens * CHARS_PER_TOKEN

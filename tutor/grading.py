@@ -571,11 +571,9 @@ class Grader:
         return cached
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        from tutor.models import load_embedder
+        from tutor.models import embed
 
-        return np.asarray(load_embedder(self.settings).encode(
-            list(texts), normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False))
+        return embed(self.settings, texts)
 
     def _matches(self, question: Question, text: str, chosen: Sequence[int]
                  ) -> tuple[list[str], list[list[tuple[Unit, float]]]]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +20,7 @@ from tutor.config import Settings, bundled_embedder_path
 from tutor.errors import ModelError
 
 if TYPE_CHECKING:
+    import numpy as np
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,40 @@ def load_embedder(settings: Settings) -> SentenceTransformer:
     path = settings.embedder_path()
     with _lock:  # two threads of the app must not load the same model twice
         return _embedder(path, verify=not settings.embed_model, precision=settings.embed_precision)
+
+
+# Unit vectors of short texts already embedded (questions, note sentences, key points), by
+# (model, precision, text). One answer embeds its question for retrieval and again beside
+# the passages' sentences for the excerpts, and the support check embeds those sentences
+# again; a learner's re-asked question is embedded once. 20,000 vectors are ~30 MB.
+_VECTORS: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+_VECTORS_MAX = 20_000
+_vectors_lock = threading.Lock()
+
+
+def embed(settings: Settings, texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors of `texts` (one row each), each text embedded once per process. For
+    questions and sentences; ingest embeds whole chunks in batches without this cache."""
+    import numpy as np
+
+    model = (settings.embedder_path(), settings.embed_precision)
+    with _vectors_lock:
+        missing = [t for t in dict.fromkeys(texts) if (*model, t) not in _VECTORS]
+    if missing:
+        vectors = load_embedder(settings).encode(
+            missing, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        with _vectors_lock:
+            for text, vector in zip(missing, vectors, strict=True):
+                _VECTORS[(*model, text)] = vector
+            while len(_VECTORS) > _VECTORS_MAX:
+                _VECTORS.popitem(last=False)
+    with _vectors_lock:
+        rows = []
+        for text in texts:
+            key = (*model, text)
+            _VECTORS.move_to_end(key)
+            rows.append(_VECTORS[key])
+    return np.stack(rows) if rows else np.zeros((0, embedder_dimension(settings)), dtype=np.float32)
 
 
 def load_reranker(settings: Settings) -> CrossEncoder:

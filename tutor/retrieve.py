@@ -96,11 +96,9 @@ class Retriever:
         legs: list[Leg] = []
         started = time.perf_counter()
         if mode != "bm25":
-            from tutor.models import load_embedder
+            from tutor.models import embed
 
-            vector = load_embedder(s).encode(
-                text, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
+            vector = embed(s, [text])[0]
             legs.append(Leg(DENSE, [float(x) for x in vector], s.dense_k, s.dense_weight))
         sparse = self._bm25.query(text)
         if sparse.indices and mode != "dense":  # a question of stopwords only has no BM25 terms

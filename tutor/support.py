@@ -18,7 +18,7 @@ import numpy as np
 from tutor.citations import split_sentences
 from tutor.config import Settings
 from tutor.judge import Judgment, load_judge
-from tutor.models import load_embedder
+from tutor.models import embed
 
 # Candidate evidence per claim, by cosine: the entailing sentence was among the top 4 for
 # every supported sentence of eval/answer_support.yaml's dev split.
@@ -99,11 +99,7 @@ class SupportChecker:
         if not spans:
             return [Evidence(None, 0.0, None, 0.0) for _ in claims]
         cited = list(cited) or [()] * len(claims)
-        embedder = load_embedder(self.settings)
-        claim_vecs = embedder.encode(list(claims), normalize_embeddings=True, show_progress_bar=False)
-        span_vecs = embedder.encode([s.text for s in spans], normalize_embeddings=True,
-                                    show_progress_bar=False)
-        sims = np.asarray(claim_vecs) @ np.asarray(span_vecs).T
+        sims = embed(self.settings, list(claims)) @ embed(self.settings, [s.text for s in spans]).T
         chosen = [_candidates(row, spans, own) for row, own in zip(sims, cited, strict=True)]
         pairs = [(spans[j].text, claim) for claim, row in zip(claims, chosen, strict=True) for j in row]
         judged = iter(load_judge(self.settings).judge(pairs))
