@@ -1,5 +1,6 @@
 """The same code against a Qdrant server, when one is configured (none can be installed here:
-no Qdrant binary ships on any registry this machine reaches; see README "Scaling out")."""
+no Qdrant binary ships on any registry this machine reaches; the retrieval tests run the
+server API against qdrant-client's local mode instead, see tests/test_retrieve.py)."""
 
 from __future__ import annotations
 

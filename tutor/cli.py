@@ -81,6 +81,8 @@ def _read_questions(path: Path) -> list[dict[str, str]]:
         if not isinstance(question, str):  # never search for the text "None" or "['a', 'b']"
             raise InputError(f'{path}:{number}: "question" must be a string, not {type(question).__name__}.')
         rows.append({"id": str(row.get("id", number)), "question": question})
+    if not rows:
+        raise InputError(f'{path} holds no questions: write one JSON object per line, like {{"question": "…"}}.')
     return rows
 
 
@@ -98,7 +100,7 @@ def _positive_int(text: str) -> int:
 def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.retrieve import Retriever
 
-    if bool(args.question) == bool(args.file):
+    if (args.question is None) == (args.file is None):
         raise InputError("Give either a QUESTION or --file questions.jsonl, not both or neither.")
     questions = _read_questions(args.file) if args.file else [{"id": "", "question": args.question}]
     with _open_index(settings) as index:
@@ -127,7 +129,7 @@ def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.answer import Tutor
 
-    if bool(args.question) == bool(args.file):
+    if (args.question is None) == (args.file is None):
         raise InputError("Give either a QUESTION or --file questions.jsonl, not both or neither.")
     questions = _read_questions(args.file) if args.file else [{"id": "", "question": args.question}]
     with _open_index(settings) as index:
