@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import Scripted, text_reply
 from support import offline_cli
 
 from tutor.config import REPO_DIR, Settings
@@ -31,6 +32,27 @@ def interviewer(corpus_settings: Settings, corpus_index: Index) -> Interviewer:
     # tested (slow) at the end.
     settings = corpus_settings.model_copy(update={"follow_up_writer": "template"})
     return Interviewer(settings, corpus_index, method="embedding")
+
+
+def test_grading_without_an_llm_never_calls_one(corpus_settings: Settings, corpus_index: Index) -> None:
+    """`embedding` grading is the no-LLM method: its follow-up and hint are the templates by
+    default (the README promises it well under a second), so the endpoint sees no request."""
+    server = Scripted([text_reply("Which step did you leave out?")])
+    try:
+        settings = corpus_settings.model_copy(update={"llm_base_url": server.url, "llm_model": "served-model"})
+        interviewer = Interviewer(settings, corpus_index, method="embedding")
+        question = interviewer.question("rag-001")
+        grade = interviewer.grader.grade(question, PARTIAL_RAG)
+        follow = interviewer.follow_up(question, grade)
+        assert follow is not None and follow.question.endswith("?") and follow.written_by == "template"
+        assert interviewer.hint(question, grade.target or 0).text
+        assert server.posts == 0
+        # Asked for, the LLM writes them even with this method; other methods use it by default.
+        assert Interviewer(settings.model_copy(update={"follow_up_writer": "llm"}), corpus_index,
+                           method="embedding").writes_with_llm
+        assert Interviewer(settings, corpus_index, method="llm").writes_with_llm
+    finally:
+        server.close()
 
 
 @pytest.fixture

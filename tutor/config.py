@@ -202,9 +202,10 @@ class Settings(BaseSettings):
         3000, ge=100, description="Longer answers are cut (at a sentence end) before grading."
     )
     interview_questions: int = Field(5, ge=1, description="Questions in a mock interview by default.")
-    follow_up_writer: Literal["llm", "template"] = Field(
-        "llm", description="Who writes follow-up questions and hints: the LLM, or a fixed "
-        "template naming the section to revisit (no LLM needed)."
+    follow_up_writer: Literal["auto", "llm", "template"] = Field(
+        "auto", description="Who writes follow-up questions and hints: the LLM, or a fixed "
+        "template naming the section to revisit (no LLM needed); auto = the template when "
+        "answers are graded with no LLM (grade method embedding), else the LLM."
     )
 
     # Evaluation (`tutor eval`)

@@ -91,6 +91,10 @@ class Interviewer:
         # Created now but started on first use: the embedded model loads only when needed.
         self.llm: LLM = llm or get_llm(settings)
         self.grader = Grader(settings, index, llm=self.llm, method=method)
+        # "auto": a learner who chose grading with no LLM (`embedding`, under a second) must
+        # not wait for the LLM to start just to phrase the follow-up.
+        writer = settings.follow_up_writer
+        self.writes_with_llm = writer == "llm" or (writer == "auto" and self.grader.method != "embedding")
 
     @cached_property
     def bank(self) -> list[Question]:
@@ -120,7 +124,7 @@ class Interviewer:
         if target is None:
             return None
         point = question.key_points[target]
-        if self.settings.follow_up_writer == "llm":
+        if self.writes_with_llm:
             messages = prompt_messages(load_prompt("follow_up"))
             messages.append({"role": "user", "content": (
                 f"Original question: {question.question}\nMissed key point: {point.point}")})
@@ -144,7 +148,7 @@ class Interviewer:
         """A nudge toward one key point, written from its source without giving it away."""
         key = question.key_points[point]
         source = self.grader.sources(question)[point]
-        if self.settings.follow_up_writer == "llm" and source is not None:
+        if self.writes_with_llm and source is not None:
             messages = prompt_messages(load_prompt("hint"))
             messages.append({"role": "user", "content": (
                 f"Question: {question.question}\nKey point: {key.point}\nPassage: {source.text}")})
@@ -317,7 +321,7 @@ class Session:
     def _prepare(self, question: Question) -> list[Source | None]:
         """While the learner types: retrieve the question's sources, start the LLM."""
         sources = self.interviewer.grader.sources(question)
-        if self.interviewer.settings.follow_up_writer == "llm":
+        if self.interviewer.writes_with_llm:
             try:
                 self.interviewer.warm_up()
             except TutorError as exc:  # said again, clearly, when the LLM is first needed

@@ -136,6 +136,12 @@ def embed(settings: Settings, texts: Sequence[str]) -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, embedder_dimension(settings)), dtype=np.float32)
 
 
+def forget_vectors() -> None:
+    """Empty the vector cache (benchmarks time a question as if new)."""
+    with _vectors_lock:
+        _VECTORS.clear()
+
+
 def load_reranker(settings: Settings) -> CrossEncoder:
     path = settings.reranker_path()
     if not (Path(path) / "config.json").exists():
