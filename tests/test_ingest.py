@@ -254,7 +254,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_disk_is_one_line_and_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
     """Writing until the disk is full stops with the fix, every note written so far whole;
     once space is freed, the next ingest completes the rest."""
-    from tutor.index import _SPACE_MARGIN
+    from tutor.index.edge import _SPACE_MARGIN
 
     notes = tmp_path / "notes"
     notes.mkdir()
