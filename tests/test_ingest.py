@@ -13,7 +13,7 @@ from support import CORPUS, offline_cli
 
 from tutor.config import Settings
 from tutor.errors import IndexLockedError
-from tutor.index import open_index
+from tutor.index import DENSE, Leg, open_index
 from tutor.ingest import Ingestor
 
 NOTE = "# {title}\n\n## Idea\n\n{body} This sentence pads the section so it is a real passage.\n"
@@ -150,8 +150,13 @@ def _versioned_notes(folder: Path, version: str, n: int) -> None:
 def _versions_by_doc(settings: Settings, peek: Path) -> dict[str, set[str]]:
     """Which versions each document's chunks hold, read from a copy of the shard (opening the
     shard itself would take its lock from the ingest under test)."""
-    shutil.rmtree(peek, ignore_errors=True)
-    shutil.copytree(settings.index_path, peek / "index")
+    for _ in range(50):  # a file the ingest replaces mid-copy fails the copy: take another
+        shutil.rmtree(peek, ignore_errors=True)
+        try:
+            shutil.copytree(settings.index_path, peek / "index")
+            break
+        except shutil.Error:
+            continue
     index = open_index(settings.model_copy(update={"data_dir": peek}))
     try:
         found: dict[str, set[str]] = {}
@@ -274,4 +279,33 @@ def test_a_full_disk_is_one_line_and_loses_nothing(small_disk: Path, tmp_path: P
     report = Ingestor(index.settings, index).run([notes], progress=False)
     assert len(report.added) == len(names) - len(kept) and len(report.unchanged) == len(kept)
     assert all(d.complete for d in index.documents())
+    index.close()
+
+
+def test_corpus_chunks_take_the_shipped_vectors_and_edited_ones_are_embedded(
+        settings: Settings, tmp_path: Path) -> None:
+    """A copy of a corpus note ingests from tutor/weights/corpus-vectors.npz, vectors equal
+    to the embedder's own; a section edited since then misses and is embedded."""
+    from tutor.models import embed
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    text = (CORPUS / "rag.md").read_text(encoding="utf-8")
+    (notes / "rag.md").write_text(text, encoding="utf-8")
+    index = open_index(settings)
+    report = Ingestor(settings, index).run([notes], progress=False)
+    assert report.chunks_written > 10 and report.chunks_shipped == report.chunks_written
+    assert f"({report.chunks_written} with shipped vectors)" in report.summary()
+    # Each stored chunk, searched by the embedder's fresh vector of its own text, is found
+    # first at cosine ~1: the stored (shipped) vector is the embedder's.
+    for chunk in index.chunks()[:8]:
+        found = index.search([Leg(DENSE, embed(settings, [chunk.text])[0].tolist(), 1, 1.0)], None, 60)
+        assert found[DENSE][0].payload["text"] == chunk.text and found[DENSE][0].score > 0.9999
+
+    first_section = text.index("\n## ")
+    edited = text[:first_section] + "\n\nA sentence added after the vectors were built." + text[first_section:]
+    (notes / "rag.md").write_text(edited, encoding="utf-8")
+    again = Ingestor(settings, index).run([notes], progress=False)
+    assert again.updated == ["notes/rag.md"]
+    assert 0 < again.chunks_written - again.chunks_shipped < 3
     index.close()

@@ -54,7 +54,14 @@ from tutor.knowledge import KeyPoint, Question
 from tutor.llm import LLM, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.support import SupportChecker
-from tutor.verdicts import PointEvidence, Verdict, VerdictThresholds, decide, point_evidence
+from tutor.verdicts import (
+    PointEvidence,
+    PointQuestion,
+    Verdict,
+    VerdictThresholds,
+    decide,
+    point_evidence,
+)
 
 if TYPE_CHECKING:
     from tutor.index import Index
@@ -641,7 +648,7 @@ class Grader:
         judge = load_judge(self.settings)
         sources = self.sources(question)
         sentences, matches = self._matches(question, text, chosen)
-        out = []
+        candidates, asked = [], []
         for i, ranked in zip(chosen, matches, strict=True):
             units = [u for u, _ in ranked[:_CANDIDATE_UNITS]]
             # The two closest whole sentences, in the answer's order, as one more unit: a
@@ -653,10 +660,10 @@ class Grader:
                 a, b = sorted(closest)
                 units.append(Unit(f"{sentences[a]} {sentences[b]}", a))
             source = sources[i]
-            found = point_evidence(judge, question.key_points[i].point,
-                                   source.text if source else None, [u.text for u in units])
-            out.append((found, units))
-        return sentences, out
+            candidates.append(units)
+            asked.append(PointQuestion(question.key_points[i].point,
+                                       source.text if source else None, [u.text for u in units]))
+        return sentences, list(zip(point_evidence(judge, asked), candidates, strict=True))
 
     def _grade_judge(self, question: Question, text: str, chosen: Sequence[int],
                      sources: Sequence[Source | None]) -> list[PointGrade]:

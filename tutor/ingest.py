@@ -11,18 +11,20 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES, Document, read_document
 from tutor.errors import DocumentError
 from tutor.index import Bm25Encoder, Index, IndexedDocument
-from tutor.models import MINILM_SHA256
 from tutor.records import Chunk
+from tutor.shipped_vectors import embedder_key, shipped_vectors
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,10 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
 IGNORE_FILE = ".tutorignore"
 _SKIPPED_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".tutor"}
+# Chunks embedded per group across documents (Ingestor._embedded): a few full batches of the
+# model (TUTOR_EMBED_BATCH_SIZE, 16), and few enough that documents reach the index every
+# few seconds of a long run rather than all at its end.
+_EMBED_GROUP = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class IngestReport:
     rejected: list[Rejected] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     chunks_written: int = 0
+    chunks_shipped: int = 0  # of those, how many took their vector from tutor/shipped_vectors.py
     seconds: float = 0.0
 
     @property
@@ -60,7 +67,8 @@ class IngestReport:
         )
         if self.rejected:
             counts += " (" + "; ".join(f"{r.path}: {r.reason}" for r in self.rejected) + ")"
-        return f"Ingest: {counts}; {self.chunks_written} chunks written in {self.seconds:.1f} s."
+        shipped = f" ({self.chunks_shipped} with shipped vectors)" if self.chunks_shipped else ""
+        return f"Ingest: {counts}; {self.chunks_written} chunks written{shipped} in {self.seconds:.1f} s."
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +207,9 @@ class Ingestor:
         self.chunker = Chunker(settings)
         # The bundled embedder by its weights' hash, not its path: the path changes with the
         # checkout, and a moved or cloned repo must not re-embed every document.
-        embedder = settings.embed_model or f"bundled all-MiniLM-L6-v2 {MINILM_SHA256}"
         fingerprint = (
             f"{PIPELINE_VERSION}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}|"
-            f"{settings.min_chunk_chars}|{embedder}"
+            f"{settings.min_chunk_chars}|{embedder_key(settings)}"
         )
         self._fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
 
@@ -289,30 +296,23 @@ class Ingestor:
     def _write(self, todo: list[tuple[Document, bool]], report: IngestReport, progress: bool | None) -> None:
         from tqdm import tqdm
 
-        from tutor.models import load_embedder
-
         chunked = [(doc, update, self.chunker.split(doc)) for doc, update in todo]
         total = sum(len(chunks) for _, _, chunks in chunked)
         if not self.index.exists():
             avg_len = sum(Bm25Encoder.token_count(c.text) for *_, cs in chunked for c in cs) / max(total, 1)
-            self.index.create(_dimension(self.settings), round(avg_len, 1), self.settings.embedder_path())
+            dimension = shipped_vectors(self.settings).dimension or _dimension(self.settings)
+            self.index.create(dimension, round(avg_len, 1), self.settings.embedder_path())
         bm25 = self.index.bm25()
-        embedder = load_embedder(self.settings)
         # A bar only where someone watches a long run (a terminal, more than a few batches).
         quiet = progress is False or (progress is None and (total <= 64 or not sys.stderr.isatty()))
         bar = tqdm(total=total, unit="chunk", desc="Embedding", disable=quiet, leave=False)
-        for doc, update, chunks in chunked:
+        for doc, update, chunks, dense in self._embedded(chunked, report):
             if not chunks:
                 report.rejected.append(Rejected(doc.id, "no text left after cleaning"))
                 continue
-            texts = [c.text for c in chunks]
-            dense = embedder.encode(
-                texts, batch_size=self.settings.embed_batch_size, normalize_embeddings=True,
-                show_progress_bar=False, convert_to_numpy=True,
-            )
             doc_hash = self.doc_hash(doc.hash)
             extra = {"doc_hash": doc_hash, "path": str(doc.path), "ingested_at": time.time()}
-            self.index.upsert(chunks, dense.tolist(), bm25.documents(texts), extra)
+            self.index.upsert(chunks, dense.tolist(), bm25.documents([c.text for c in chunks]), extra)
             # Upsert first, then drop the old version's leftovers: a crash in between leaves
             # the document searchable, never missing.
             self.index.delete_doc(doc.id, keep_hash=doc_hash)
@@ -320,6 +320,40 @@ class Ingestor:
             report.chunks_written += len(chunks)
             bar.update(len(chunks))
         bar.close()
+
+    def _embedded(self, chunked: list[tuple[Document, bool, list[Chunk]]], report: IngestReport
+                  ) -> Iterator[tuple[Document, bool, list[Chunk], np.ndarray]]:
+        """Each document with its chunks' vectors: the shipped ones where a chunk's text has
+        one (tutor/shipped_vectors.py), the rest embedded in batches that run across
+        documents, since a folder of small files would otherwise call the model with one or
+        two chunks at a time. Documents still go to the index one by one (whole or not at
+        all), in groups of about `_EMBED_GROUP` chunks so memory stays flat."""
+        from tutor.models import load_embedder
+
+        shipped = shipped_vectors(self.settings)
+        group: list[tuple[Document, bool, list[Chunk]]] = []
+
+        def flush() -> Iterator[tuple[Document, bool, list[Chunk], np.ndarray]]:
+            found = [[shipped.get(c.text) for c in chunks] for _, _, chunks in group]
+            missing = [c.text for (_, _, chunks), got in zip(group, found, strict=True)
+                       for c, v in zip(chunks, got, strict=True) if v is None]
+            report.chunks_shipped += sum(v is not None for got in found for v in got)
+            fresh = iter(load_embedder(self.settings).encode(
+                missing, batch_size=self.settings.embed_batch_size, normalize_embeddings=True,
+                show_progress_bar=False, convert_to_numpy=True) if missing else [])
+            for (doc, update, chunks), got in zip(group, found, strict=True):
+                rows = [v if v is not None else next(fresh) for v in got]
+                yield doc, update, chunks, np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+            group.clear()
+
+        pending = 0
+        for item in chunked:
+            group.append(item)
+            pending += len(item[2])
+            if pending >= _EMBED_GROUP:
+                yield from flush()
+                pending = 0
+        yield from flush()
 
 
 def _dimension(settings: Settings) -> int:
