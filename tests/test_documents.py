@@ -89,6 +89,19 @@ def test_html_drops_navigation_and_scripts() -> None:
     assert "Home | Blog" not in out and "alert" not in out and "© site" not in out
 
 
+def test_html_text_a_browser_hides_is_not_indexed() -> None:
+    html = (
+        "<main><h1>KV cache</h1><p>Keys and values are kept.</p>"
+        "<div style=\"color: red; display: none\">Subscribe to our newsletter</div>"
+        "<p style=\"visibility:hidden\">Variant B headline</p><div hidden>Cookie settings</div>"
+        "<template><p>Modal body</p></template><p style=\"display: block\">It grows with length.</p></main>"
+    )
+    out = html_to_markdown(html)
+    assert "Keys and values are kept." in out and "It grows with length." in out
+    for hidden in ("newsletter", "Variant B", "Cookie", "Modal"):
+        assert hidden not in out
+
+
 def test_front_matter_gives_title(tmp_path: Path) -> None:
     path = _write(tmp_path, "n.md", "---\ntitle: Notes on RoPE\ntopics: [rope]\n---\n\n# Other\n\nRotations encode position.\n")
     doc = read_document(path, "n.md", MB)

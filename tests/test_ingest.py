@@ -14,7 +14,7 @@ from support import CORPUS, offline_cli
 from tutor.config import Settings
 from tutor.errors import IndexLockedError
 from tutor.index import DENSE, Leg, open_index
-from tutor.ingest import Ingestor
+from tutor.ingest import IngestProgress, Ingestor
 
 NOTE = "# {title}\n\n## Idea\n\n{body} This sentence pads the section so it is a real passage.\n"
 
@@ -56,6 +56,21 @@ def test_incremental_runs(settings: Settings, notes: Path) -> None:
     assert "grows linearly" in texts and "stores keys" not in texts and "Rotary" not in texts
     assert {d.doc for d in index.documents()} == {"notes/kv.md", "notes/moe.md"}
     index.close()
+
+
+def test_progress_after_each_document_with_an_estimate(settings: Settings, tmp_path: Path) -> None:
+    notes, n = tmp_path / "notes", 6
+    _versioned_notes(notes, "version one", n)
+    seen: list[IngestProgress] = []
+    index = open_index(settings)
+    report = Ingestor(settings, index).run([notes], progress=False, on_progress=seen.append)
+    index.close()
+    assert [p.documents_done for p in seen] == list(range(1, n + 1)) and {p.documents for p in seen} == {n}
+    chunks = [p.chunks_done for p in seen]
+    assert chunks == sorted(chunks) and chunks[-1] == seen[-1].chunks == report.chunks_written
+    assert seen[0].eta_s is not None and seen[0].eta_s > 0 and seen[-1].eta_s == 0
+    assert seen[0].line().startswith(f"1 of {n} documents, {seen[0].chunks_done} of {report.chunks_written} passages, about ")
+    assert seen[-1].line() == f"{n} of {n} documents, {report.chunks_written} of {report.chunks_written} passages"
 
 
 def test_bad_files_are_rejected_and_lose_nothing(settings: Settings, notes: Path, tmp_path: Path) -> None:
@@ -279,6 +294,25 @@ def test_a_full_disk_is_one_line_and_loses_nothing(small_disk: Path, tmp_path: P
     report = Ingestor(index.settings, index).run([notes], progress=False)
     assert len(report.added) == len(names) - len(kept) and len(report.unchanged) == len(kept)
     assert all(d.complete for d in index.documents())
+    index.close()
+
+
+def test_a_read_only_data_dir_is_read_from_a_copy_and_refuses_writes(small_disk: Path, notes: Path) -> None:
+    """An index on a disk mounted read-only: reading commands work (from a private copy),
+    ingest says what is wrong and how to fix it, and the index is as it was."""
+    data = small_disk / "data"
+    assert offline_cli("ingest", str(notes), data=data).returncode == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    found = offline_cli("retrieve", "--json", "What does the KV cache store?", data=data)
+    assert found.returncode == 0 and "notes/kv.md" in found.stdout, found.stderr
+    refused = offline_cli("ingest", str(notes), data=data)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: The data dir {data} cannot be written (Read-only file system): point TUTOR_DATA_DIR "
+        "(or --data-dir) at a writable folder.")
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    index = open_index(Settings(data_dir=data))
+    assert sorted(d.doc for d in index.documents()) == ["notes/kv.md", "notes/rope.md"]
     index.close()
 
 

@@ -187,7 +187,8 @@ class App:
             uploads.mkdir(parents=True, exist_ok=True)
             for path in paths:  # keep the originals, so re-ingesting and removal work later
                 (uploads / path.name).write_bytes(path.read_bytes())
-            report = Ingestor(self.settings, self.index).run([uploads], progress=False)
+            report = Ingestor(self.settings, self.index).run(
+                [uploads], progress=False, on_progress=lambda p: progress(p.fraction, desc=p.line()))
             summary = report.summary()
         message = "\n".join(["- " + p for p in problems] + ([html.escape(summary)] if summary else []))
         docs = self.documents()

@@ -158,6 +158,9 @@ def _pdf_to_markdown(raw: bytes) -> str:
     return plain_to_markdown("\n\n".join(pages))
 
 
+_HIDDEN_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)", re.IGNORECASE)
+
+
 def html_to_markdown(html: str) -> str:
     """HTML → Markdown with navigation, scripts and widgets removed."""
     from bs4 import BeautifulSoup
@@ -167,7 +170,12 @@ def html_to_markdown(html: str) -> str:
     for tag in soup(["script", "style", "nav", "header", "footer", "aside", "form", "noscript",
                      "iframe", "svg", "button"]):
         tag.decompose()
-    for tag in soup.select(".mermaid, [role=navigation], [aria-hidden=true]"):
+    for tag in soup.select(".mermaid, [role=navigation], [aria-hidden=true], [hidden], template"):
+        tag.decompose()
+    # Text a browser never shows (closed menus, modals, cookie notices, A/B variants) is not
+    # what the reader saw: it is dropped, like the page's chrome. Only inline styles can be
+    # read here; a stylesheet's hidden classes would need a browser to resolve them.
+    for tag in soup.find_all(style=_HIDDEN_STYLE):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     return markdownify(str(root), heading_style="ATX", code_language="")

@@ -72,6 +72,38 @@ class IngestReport:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """How far a run's writing has got, after each document (Ingestor.run's `on_progress`)."""
+
+    documents_done: int
+    documents: int
+    chunks_done: int
+    chunks: int
+    seconds: float
+
+    @property
+    def fraction(self) -> float:
+        return self.chunks_done / self.chunks if self.chunks else 1.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far (None before the first document is written)."""
+        if not self.chunks_done:
+            return None
+        return (self.chunks - self.chunks_done) * self.seconds / self.chunks_done
+
+    def line(self) -> str:
+        eta = self.eta_s
+        left = "" if eta is None or self.chunks_done == self.chunks else f", about {_duration(eta)} left"
+        return (f"{self.documents_done} of {self.documents} documents, "
+                f"{self.chunks_done:,} of {self.chunks:,} passages{left}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """A file to ingest, with its document id and the folder it was found in (if any)."""
 
@@ -216,7 +248,11 @@ class Ingestor:
     def doc_hash(self, content_hash: str) -> str:
         return f"{content_hash}:{self._fingerprint}"
 
-    def run(self, paths: Sequence[Path], *, rebuild: bool = False, progress: bool | None = None) -> IngestReport:
+    def run(self, paths: Sequence[Path], *, rebuild: bool = False, progress: bool | None = None,
+            on_progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
+        """Ingest `paths` (files or folders). `progress`: a terminal bar (None: only on a
+        terminal, for a long run); `on_progress`: called after each document written (the
+        app's progress bar)."""
         started = time.perf_counter()
         report = IngestReport()
         sources, report.rejected, folders = discover(paths)
@@ -263,7 +299,7 @@ class Ingestor:
             todo.append((doc, old is not None))
 
         if todo:
-            self._write(todo, report, progress)
+            self._write(todo, report, progress, on_progress)
         # Documents that vanished from a folder we just scanned (never from other folders).
         for doc_id in sorted(vanished - seen_docs.keys()):
             self.index.delete_doc(doc_id)
@@ -293,9 +329,11 @@ class Ingestor:
             report.notes.append(f"embedding model changed (was {built_with}): index rebuilt")
             self.index.drop()
 
-    def _write(self, todo: list[tuple[Document, bool]], report: IngestReport, progress: bool | None) -> None:
+    def _write(self, todo: list[tuple[Document, bool]], report: IngestReport, progress: bool | None,
+               on_progress: Callable[[IngestProgress], None] | None) -> None:
         from tqdm import tqdm
 
+        started = time.perf_counter()
         chunked = [(doc, update, self.chunker.split(doc)) for doc, update in todo]
         total = sum(len(chunks) for _, _, chunks in chunked)
         if not self.index.exists():
@@ -306,7 +344,9 @@ class Ingestor:
         # A bar only where someone watches a long run (a terminal, more than a few batches).
         quiet = progress is False or (progress is None and (total <= 64 or not sys.stderr.isatty()))
         bar = tqdm(total=total, unit="chunk", desc="Embedding", disable=quiet, leave=False)
+        done = 0
         for doc, update, chunks, dense in self._embedded(chunked, report):
+            done += 1
             if not chunks:
                 report.rejected.append(Rejected(doc.id, "no text left after cleaning"))
                 continue
@@ -319,6 +359,10 @@ class Ingestor:
             (report.updated if update else report.added).append(doc.id)
             report.chunks_written += len(chunks)
             bar.update(len(chunks))
+            bar.set_postfix_str(f"{done}/{len(chunked)} documents", refresh=False)
+            if on_progress is not None:
+                on_progress(IngestProgress(done, len(chunked), report.chunks_written, total,
+                                           time.perf_counter() - started))
         bar.close()
 
     def _embedded(self, chunked: list[tuple[Document, bool, list[Chunk]]], report: IngestReport

@@ -48,14 +48,14 @@ def _copy_sparse(source: str, target: str) -> None:
     shutil.copystat(source, target)
 
 
-
 class EdgeStore(Index):
     """A Qdrant Edge shard in `<data dir>/index`, with the tutor's metadata beside its segments.
 
     One process holds a shard (its WAL is locked). With `copy_if_locked`, opening a shard
     another process holds (the running app) loads a private copy of it instead: what the
     shard held at that moment, which is what a CLI command beside the app reads; writes to
-    the copy (eval's ingest of an unchanged corpus, say) are discarded with it on close.
+    the copy (eval's ingest of an unchanged corpus, say) are discarded with it on close. The
+    same holds for a shard on a disk this process cannot write (read-only mount).
     """
 
     def __init__(self, settings: Settings, *, copy_if_locked: bool = False) -> None:
@@ -64,7 +64,15 @@ class EdgeStore(Index):
         self.where = str(self.path)
         self._snapshot: Path | None = None
         self._shard: Any = None
-        _writable_dir(settings.data_dir)
+        try:
+            _writable_dir(settings.data_dir)
+        except IndexWriteError:
+            # A reader of an index on a read-only disk (a mounted share, an image layer)
+            # reads a copy; a writer gets the error and its fix.
+            if not (copy_if_locked and (self.path / "edge_config.json").exists()):
+                raise
+            self._shard = self._copy("its folder cannot be written")
+            return
         _migrate_local_mode(settings, self)
         if (self.path / "edge_config.json").exists():
             self._shard = self._load(copy_if_locked)
@@ -82,10 +90,15 @@ class EdgeStore(Index):
                     f"The index at {self.path} is open in another tutor process (the app?). "
                     "Add or remove documents in the app's Library tab, or stop the app first."
                 ) from exc
+        return self._copy("it is open in another process")
+
+    def _copy(self, why: str) -> Any:
+        from qdrant_edge import EdgeShard
+
         self._snapshot = Path(tempfile.mkdtemp(prefix="tutor-index-"))
         copy = self._snapshot / "index"
         shutil.copytree(self.path, copy, copy_function=_copy_sparse)
-        log.info("the index is open in another process; working on a copy of it (%s)", copy)
+        log.info("the index %s; working on a copy of it (%s)", why, copy)
         self.path = copy  # every later operation, drop and create included, is on the copy
         return EdgeShard.load(str(copy))
 
