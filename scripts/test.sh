@@ -15,6 +15,7 @@ rm -rf "$TUTOR_TEST_CORPUS_DATA"
 # workflow runs on every pull request (README: what runs where).
 .venv/bin/tutor --data-dir "$TUTOR_TEST_CORPUS_DATA" eval --ablation --check --diff baseline --judged faithfulness
 .venv/bin/python scripts/gen_docs.py --check
+.venv/bin/python scripts/build_shipped_vectors.py --check
 .venv/bin/ruff check tutor tests scripts
 .venv/bin/mypy
 # The GitHub Actions workflows (.github/workflows): syntax and expressions, then security
