@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -46,14 +48,24 @@ def stream_reply(deltas: list[str], model: str = MODEL) -> Reply:
     return 200, "text/event-stream", "".join(events).encode()
 
 
+@dataclass(frozen=True)
+class Paced:
+    """A streamed reply sent one delta every `interval_s` seconds, as a slow model would, so a
+    test can act mid-answer; the server records when the client hung up (Scripted.hung_up_at)."""
+
+    deltas: list[str]
+    interval_s: float
+
+
 class Scripted:
     """A real HTTP server on 127.0.0.1 answering each POST with the next scripted reply
     (the last one repeats), or with what `replies(request body)` returns when it is a
     function; it records the request bodies it received."""
 
-    def __init__(self, replies: list[Reply] | Callable[[dict[str, Any]], Reply]) -> None:
+    def __init__(self, replies: list[Reply | Paced] | Callable[[dict[str, Any]], Reply | Paced]) -> None:
         self.replies = replies
         self.requests: list[dict[str, Any]] = []
+        self.hung_up_at: float | None = None  # time.monotonic() when a paced reply's client left
         script = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,9 +73,25 @@ class Scripted:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 script.requests.append(json.loads(body or b"{}"))
                 replies = script.replies
-                status, ctype, data = (replies(script.requests[-1]) if callable(replies)
-                                       else replies[min(len(script.requests) - 1, len(replies) - 1)])
-                self._send(status, ctype, data)
+                reply = (replies(script.requests[-1]) if callable(replies)
+                         else replies[min(len(script.requests) - 1, len(replies) - 1)])
+                if isinstance(reply, Paced):
+                    self._send_paced(reply)
+                else:
+                    self._send(*reply)
+
+            def _send_paced(self, reply: Paced) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()  # no length: the body ends when the connection closes
+                _, _, events = stream_reply(reply.deltas)
+                try:
+                    for event in events.decode().split("\n\n")[:-1]:
+                        self.wfile.write(f"{event}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(reply.interval_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    script.hung_up_at = time.monotonic()
 
             def do_GET(self) -> None:  # /v1/models
                 models = {"object": "list", "data": [{"id": MODEL, "object": "model"}]}

@@ -14,7 +14,7 @@ from support import CORPUS, offline_cli
 from tutor.config import Settings
 from tutor.errors import IndexLockedError
 from tutor.index import DENSE, Leg, open_index
-from tutor.ingest import IngestProgress, Ingestor
+from tutor.ingest import Ingestor, IngestProgress
 
 NOTE = "# {title}\n\n## Idea\n\n{body} This sentence pads the section so it is a real passage.\n"
 

@@ -14,6 +14,7 @@ an answer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -155,12 +156,15 @@ class Tutor:
         messages = self._messages(prompt, standalone, contexts, history)
         parser = CitationParser(len(contexts))
         llm_started = time.perf_counter()
-        for delta in self.llm.stream(messages, max_tokens=self.settings.llm_max_tokens):
-            if "first_token_ms" not in timings:
-                timings["first_token_ms"] = _ms(started)
-            shown = parser.feed(delta)
-            if shown:
-                yield AnswerEvent("delta", text=shown)
+        # Closed as soon as this generator is (the app's Stop button): closing the LLM's stream
+        # hangs up on the server, which then stops generating and frees its slot.
+        with contextlib.closing(self.llm.stream(messages, max_tokens=self.settings.llm_max_tokens)) as deltas:
+            for delta in deltas:
+                if "first_token_ms" not in timings:
+                    timings["first_token_ms"] = _ms(started)
+                shown = parser.feed(delta)
+                if shown:
+                    yield AnswerEvent("delta", text=shown)
         tail = parser.finish()
         if tail:
             yield AnswerEvent("delta", text=tail)

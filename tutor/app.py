@@ -115,23 +115,28 @@ class App:
     # -- tutor tab ------------------------------------------------------------------------
     def chat(self, question: str, chat: list[dict[str, Any]], turns: list[Turn],
              answers: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer into the chat. The question box is cleared once, when the question
+        is sent, and not touched again, so what the learner types meanwhile stays; the Stop
+        button shows while the answer is written."""
         question = question or ""
         turn_id = len(answers)
         chat = [*chat, {"role": "user", "content": escape_markdown(question)},
                 {"role": "assistant", "content": "…"}]
         no_suggestions = [gr.update(visible=False)] * 3
-        yield chat, turns, answers, "", render_sources(None, turn_id), "", *no_suggestions
+        keep, streaming = gr.update(), gr.update(visible=True)
+        yield chat, turns, answers, "", render_sources(None, turn_id), "", streaming, *no_suggestions
         shown = ""
         try:
             for event in self.tutor.stream(question, turns):
                 if event.kind == "sources":
-                    chat[-1]["content"] = "_Reading the passages on the right…_"
-                    yield chat, turns, answers, "", "<p>Reading these passages…</p>" + "".join(
-                        f"<div class='source'>{html.escape(h.chunk.section)}</div>" for h in event.hits), "", *no_suggestions
+                    chat[-1]["content"] = _READING
+                    yield chat, turns, answers, keep, "<p>Reading these passages…</p>" + "".join(
+                        f"<div class='source'>{html.escape(h.chunk.section)}</div>" for h in event.hits), "", \
+                        streaming, *no_suggestions
                 elif event.kind == "delta":
                     shown += event.text
                     chat[-1]["content"] = html.escape(shown)
-                    yield chat, turns, answers, "", gr.update(), "", *no_suggestions
+                    yield chat, turns, answers, keep, keep, "", streaming, *no_suggestions
                 elif event.answer is not None:
                     answer = event.answer
                     chat[-1]["content"] = render_answer(answer, turn_id)
@@ -142,10 +147,29 @@ class App:
                     backend = f"<span class='backend'>Answered by {html.escape(answer.backend)} in {answer.timings_ms.get('total_ms', 0) / 1000:.1f} s</span>"
                     buttons = [gr.update(value=s, visible=True) for s in answer.suggestions[:3]]
                     buttons += [gr.update(visible=False)] * (3 - len(buttons))
-                    yield chat, turns, answers, "", render_sources(answer, turn_id), backend, *buttons
+                    yield (chat, turns, answers, keep, render_sources(answer, turn_id), backend,
+                           gr.update(visible=False), *buttons)
         except Exception as exc:  # a TutorError or a bug: one line in the chat either way
             chat[-1]["content"] = error_message(exc, "answering")
-            yield chat, turns, answers, question, gr.update(), "", *no_suggestions
+            # The question comes back to be sent again (an endpoint that fails does so at once,
+            # before anything could have been typed).
+            yield chat, turns, answers, question, keep, "", gr.update(visible=False), *no_suggestions
+
+    @staticmethod
+    def stopped(chat: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
+        """After Stop cancelled the answer being written: say so under what was shown. The
+        stopped answer stays out of the conversation's history (a follow-up question is not
+        read against half an answer)."""
+        if chat and chat[-1].get("role") == "assistant":
+            content = chat[-1]["content"]
+            # The page sends a message's content back as a list of typed parts.
+            if isinstance(content, list):
+                content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            started = str(content).strip() not in ("…", _READING)
+            chat = [*chat[:-1], {"role": "assistant", "content": (
+                f"{content}\n\n_Stopped: the rest was not written._" if started
+                else "_Stopped before the answer began._")}]
+        return chat, gr.update(visible=False)
 
     def feedback(self, data: gr.LikeData, answers: list[dict[str, Any]]) -> None:
         # Chat rows alternate user/assistant, so assistant row i is answer i // 2.
@@ -223,6 +247,9 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+_READING = "_Reading the passages on the right…_"
+
+
 def build(settings: Settings) -> gr.Blocks:
     app = App(settings)
     with gr.Blocks(title="interview-tutor", analytics_enabled=False) as demo:
@@ -239,6 +266,7 @@ def build(settings: Settings) -> gr.Blocks:
                                           lines=2, max_lines=8, elem_id="question")
                     with gr.Row():
                         send = gr.Button("Ask", variant="primary", elem_id="ask")
+                        stop = gr.Button("Stop", variant="stop", elem_id="stop", visible=False)
                         new_chat = gr.Button("New chat", elem_id="new-chat")
                     with gr.Row():
                         suggestions = [gr.Button(visible=False, size="sm", elem_id=f"suggestion-{i}") for i in range(3)]
@@ -246,11 +274,15 @@ def build(settings: Settings) -> gr.Blocks:
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(render_sources(None, 0), elem_id="sources")
-            outputs = [chatbot, turns, answers, question, sources, backend, *suggestions]
-            send.click(app.chat, [question, chatbot, turns, answers], outputs, api_name="ask")
-            question.submit(app.chat, [question, chatbot, turns, answers], outputs, api_visibility="private")
-            for button in suggestions:
-                button.click(app.chat, [button, chatbot, turns, answers], outputs, api_visibility="private")
+            outputs = [chatbot, turns, answers, question, sources, backend, stop, *suggestions]
+            asking: list[dict[str, Any]] = [send.click(app.chat, [question, chatbot, turns, answers], outputs, api_name="ask"),
+                      question.submit(app.chat, [question, chatbot, turns, answers], outputs,
+                                      api_visibility="private")]
+            asking += [button.click(app.chat, [button, chatbot, turns, answers], outputs, api_visibility="private")
+                       for button in suggestions]
+            # Cancelling the event closes the answer's generator, which hangs up on the LLM
+            # server (Tutor.stream): generation stops and the model is free for the next one.
+            stop.click(app.stopped, [chatbot], [chatbot, stop], cancels=asking, api_visibility="private")
             new_chat.click(lambda: ([], [], [], "", render_sources(None, 0), ""),
                            None, [chatbot, turns, answers, question, sources, backend], api_name="new_chat")
             chatbot.like(app.feedback, [answers], None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from servers import Reply, Scripted, stream_reply, text_reply
+from servers import Paced, Reply, Scripted, stream_reply, text_reply
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,16 +24,20 @@ NOTES = ("transformer-architecture.md", "inference-optimization.md", "rag.md")
 ANSWER = ["Dot products are divided by sqrt(d_k) ", "to keep their spread independent of the head size [1]. ",
           "Large dot products would otherwise push softmax into regions with tiny gradients [1]."]
 DEAD_LLM = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
+# A question the scripted model answers slowly (the Stop button test).
+SLOW = "Walk me through the KV cache step by step"
 FOLLOW_UP = "Which step of the pipeline did your answer leave out?"
 # Verdicts the scripted grader gives, point by point (the rest are missed): one of each kind a
 # first answer can earn, so the verdicts table shows them all.
 VERDICTS = (("covered", 1), ("partial", 2), ("missed", 0))
 
 
-def scripted_model(request: dict[str, Any]) -> Reply:
+def scripted_model(request: dict[str, Any]) -> Reply | Paced:
     """The reply a served model would give, by kind of request: a streamed cited answer (the
     Tutor tab), schema-constrained verdicts (grading), or one line (follow-ups and hints)."""
     if request.get("stream"):
+        if SLOW in request["messages"][-1]["content"]:
+            return Paced(ANSWER * 40, interval_s=0.1)  # ~12 s of answer, for Stop to cut short
         return stream_reply(ANSWER)
     response_format = request.get("response_format")
     if isinstance(response_format, dict):
