@@ -168,6 +168,11 @@ def test_report_quotes_outside_text_when_asked() -> None:
     assert "<img" not in shown and "&lt;img src=x" in shown and "\\*\\*bold" in shown
 
 
+def test_escaped_text_shows_quotes_as_typed() -> None:
+    shown = escape_markdown("what's the \"point\" of <b>top-k</b>?")
+    assert shown == "what's the \"point\" of &lt;b&gt;top\\-k&lt;/b&gt;?"
+
+
 def test_hint_points_at_the_source_without_the_answer(session: Session) -> None:
     question = session.next_question()
     assert question is not None

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from servers import Reply, Scripted, completion_body, json_reply
 
@@ -212,9 +213,34 @@ def test_abandoned_stream_frees_the_server(embedded: EmbeddedLLM) -> None:
     stream = embedded.stream(ask("Write a long essay about tokenizers."), max_tokens=300)
     first = next(stream)
     assert first
+    slots = embedded.base_url.removesuffix("/v1") + "/slots"  # llama.cpp's view of its slots
+    assert any(slot["is_processing"] for slot in httpx.get(slots).json())
     stream.close()  # closes the HTTP response: the server stops generating
-    # The single slot is free again: a short request is answered (within its timeout).
+    deadline = time.monotonic() + 10
+    while any(slot["is_processing"] for slot in httpx.get(slots).json()):
+        assert time.monotonic() < deadline, "the server kept writing an abandoned answer"
+        time.sleep(0.05)
     assert embedded.complete(ask("Say OK."), max_tokens=5)
+
+
+@pytest.mark.slow
+def test_two_learners_are_answered_together(embedded: EmbeddedLLM, settings: Settings) -> None:
+    """With TUTOR_LLM_PARALLEL slots, a second request starts while the first is still being
+    written, instead of waiting for its end."""
+    assert settings.llm_parallel >= 2
+    stamps: dict[str, list[float]] = {"a": [], "b": []}
+
+    def write(name: str, question: str, tokens: int) -> None:
+        for _ in embedded.stream(ask(question), max_tokens=tokens):
+            stamps[name].append(time.monotonic())
+
+    first = threading.Thread(target=write, args=("a", "Write a long essay about tokenizers.", 120))
+    first.start()
+    while not stamps["a"] and first.is_alive():
+        time.sleep(0.05)
+    write("b", "Say OK.", 5)
+    first.join()
+    assert stamps["b"] and stamps["b"][0] < stamps["a"][-1]
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ from tutor.errors import TutorError
 from tutor.index import open_index
 from tutor.ingest import Ingestor
 from tutor.interview import Interviewer
-from tutor.ui import error_message, escape_markdown
+from tutor.ui import error_message, escape_markdown, llm_queue
 
 log = logging.getLogger(__name__)
 
@@ -214,9 +214,21 @@ class App:
             report = Ingestor(self.settings, self.index).run(
                 [uploads], progress=False, on_progress=lambda p: progress(p.fraction, desc=p.line()))
             summary = report.summary()
+            # A rejected file's copy would be rejected again by every later upload, with no
+            # way to clear it from the page: it goes (the learner still has the original).
+            for rejected in report.rejected:
+                copy = self.settings.data_dir / rejected.path
+                if copy.parent == uploads:
+                    copy.unlink(missing_ok=True)
+            if report.rejected:
+                summary += " Rejected files were not kept."
         message = "\n".join(["- " + p for p in problems] + ([html.escape(summary)] if summary else []))
+        docs, choices = self.library()
+        return message, docs, choices
+
+    def library(self) -> tuple[list[list[Any]], Any]:
         docs = self.documents()
-        return message, docs, gr.update(choices=[r[1] for r in docs])
+        return docs, gr.update(choices=[r[1] for r in docs], value=None)
 
     def remove(self, doc: str | None) -> tuple[str, Any, Any]:
         if not doc:
@@ -224,8 +236,8 @@ class App:
         self.index.delete_doc(doc)
         if doc.startswith("uploads/"):  # an uploaded copy would come back on the next upload
             (self.settings.data_dir / doc).unlink(missing_ok=True)
-        docs = self.documents()
-        return f"Removed {html.escape(doc)}.", docs, gr.update(choices=[r[1] for r in docs], value=None)
+        docs, choices = self.library()
+        return f"Removed {html.escape(doc)}.", docs, choices
 
     def inspect(self, question: str) -> tuple[list[list[Any]], str]:
         """Each stage's scores for the passages the configured mode returns, side by side
@@ -275,11 +287,13 @@ def build(settings: Settings) -> gr.Blocks:
                     gr.Markdown("### Sources")
                     sources = gr.HTML(render_sources(None, 0), elem_id="sources")
             outputs = [chatbot, turns, answers, question, sources, backend, stop, *suggestions]
-            asking: list[dict[str, Any]] = [send.click(app.chat, [question, chatbot, turns, answers], outputs, api_name="ask"),
-                      question.submit(app.chat, [question, chatbot, turns, answers], outputs,
-                                      api_visibility="private")]
-            asking += [button.click(app.chat, [button, chatbot, turns, answers], outputs, api_visibility="private")
-                       for button in suggestions]
+            queue = llm_queue(settings)
+            asking: list[dict[str, Any]] = [
+                send.click(app.chat, [question, chatbot, turns, answers], outputs, api_name="ask", **queue),
+                question.submit(app.chat, [question, chatbot, turns, answers], outputs,
+                                api_visibility="private", **queue)]
+            asking += [button.click(app.chat, [button, chatbot, turns, answers], outputs,
+                                    api_visibility="private", **queue) for button in suggestions]
             # Cancelling the event closes the answer's generator, which hangs up on the LLM
             # server (Tutor.stream): generation stops and the model is free for the next one.
             stop.click(app.stopped, [chatbot], [chatbot, stop], cancels=asking, api_visibility="private")
@@ -298,11 +312,17 @@ def build(settings: Settings) -> gr.Blocks:
                                  file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="upload")
                 with gr.Column():
                     ingest_button = gr.Button("Ingest", variant="primary", elem_id="ingest")
-                    remove_choice = gr.Dropdown([r[1] for r in app.documents()], label="Remove a document")
+                    # No document chosen until the learner picks one: a default would make
+                    # one click of Remove delete whichever note happened to be first.
+                    remove_choice = gr.Dropdown([r[1] for r in app.documents()], value=None,
+                                                label="Remove a document", elem_id="remove-choice")
                     remove_button = gr.Button("Remove", variant="stop")
             library_status = gr.Markdown(elem_id="library-status")
             ingest_button.click(app.upload, [upload], [library_status, docs, remove_choice], api_name="upload")
             remove_button.click(app.remove, [remove_choice], [library_status, docs, remove_choice], api_name="remove")
+            # The list as it is now, not as it was when the server started: another window may
+            # have added or removed documents since.
+            demo.load(app.library, None, [docs, remove_choice], api_visibility="private")
             gr.Markdown("### Retrieval inspector")
             probe = gr.Textbox(label="Question", elem_id="probe")
             probe_button = gr.Button("Inspect retrieval", elem_id="inspect")

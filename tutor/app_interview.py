@@ -26,7 +26,7 @@ from tutor.config import Settings
 from tutor.errors import InputError
 from tutor.grading import Grade, PointGrade
 from tutor.interview import LEVELS, Interviewer, LevelChoice, Session, Turn
-from tutor.ui import error_message, escape_markdown
+from tutor.ui import error_message, escape_markdown, llm_queue
 
 MAX_QUESTIONS = 10
 # Gradio drops a closed tab's state after an hour; this also ends interviews left idle in an
@@ -317,8 +317,11 @@ def add_tab(tab: InterviewTab, settings: Settings) -> None:
                                          elem_id="iv-download")
     outputs = [state, question, answer, status, feedback, scores, report, download]
     start.click(tab.start, [topics, level, n, state], outputs, api_name="interview_start")
-    submit.click(tab.answer, [answer, state], outputs, api_name="interview_answer")
-    for button, handler, name in ((hint, tab.hint, "interview_hint"),
+    # Grading may ask the LLM (and a follow-up is written by it): these wait their turn with
+    # the Tutor tab's answers (ui.llm_queue).
+    submit.click(tab.answer, [answer, state], outputs, api_name="interview_answer", **llm_queue(settings))
+    hint.click(tab.hint, [state], outputs, api_name="interview_hint", **llm_queue(settings))
+    for button, handler, name in (
                                   (skip, tab.skip, "interview_skip"),
                                   (explain, tab.explain, "interview_explain"),
                                   (next_question, tab.next, "interview_next"),

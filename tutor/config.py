@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(400, ge=16)
     llm_seed: int | None = Field(0, description="Sampling seed sent with every LLM request; unset to omit it.")
     llm_ctx: int = Field(4096, ge=1024)
+    llm_parallel: int = Field(
+        2, ge=1, le=16, description="Answers written at once: the embedded LLM's slots (each with "
+        "the whole TUTOR_LLM_CTX), and the app's limit on answering events; other learners wait "
+        "in the app's queue, which shows their place.")
     llm_threads: int = Field(0, ge=0, description="CPU threads for the embedded LLM; 0 = all cores.")
 
     # Mock interview

@@ -558,8 +558,9 @@ def _threads(settings: Settings) -> int:
 @dataclass(frozen=True)
 class _ServerKey:
     model_path: str
-    n_ctx: int
+    n_ctx: int  # per slot
     threads: int
+    slots: int
 
 
 class _EmbeddedServer:
@@ -570,14 +571,17 @@ class _EmbeddedServer:
 
         params = xlc.CommonParams()
         params.model.path = key.model_path
-        params.n_ctx = key.n_ctx
+        params.n_ctx = key.n_ctx * key.slots  # llama.cpp splits its context among the slots
         params.cpuparams.n_threads = key.threads
         params.cpuparams_batch.n_threads = key.threads
         params.hostnames = ["127.0.0.1"]  # never reachable from outside this machine
         params.port = 0  # a free port chosen by the OS
-        # One slot: on a few CPU cores parallel decoding only splits the same throughput,
-        # and a single slot keeps the whole context for one request.
-        params.n_parallel = 1
+        # Slots decode together: each step reads the weights once for every active request,
+        # and decoding is bound by those reads, not by arithmetic. Measured on 2 cores, four
+        # requests (250 prompt tokens, 120 written): 83 s one after another, 65 s two at a
+        # time (each writing 6.6 tokens/s instead of 10). Prefill is arithmetic-bound and
+        # gains nothing; one request alone runs as fast as with one slot.
+        params.n_parallel = key.slots
         # Prompt caching: a request that starts with the same tokens as the previous one
         # (our fixed system prompt) skips their prefill. Both are llama.cpp defaults today;
         # set explicitly because the tutor's latency depends on them.
@@ -637,7 +641,7 @@ def _embedded_server(settings: Settings) -> _EmbeddedServer:
     # The lock also covers `ensure_model`, so two threads never join the file twice.
     with _servers_lock:
         model = ensure_model(settings)
-        key = _ServerKey(str(model), settings.llm_ctx, _threads(settings))
+        key = _ServerKey(str(model), settings.llm_ctx, _threads(settings), settings.llm_parallel)
         server = _servers.get(key)
         if server is None:
             if not _servers:

@@ -1,5 +1,5 @@
-"""What every tab of the browser app shows the same way: outside text as text, errors as
-one line.
+"""What every tab of the browser app does the same way: outside text shown as text, errors as
+one line, the LLM's queue.
 
 Outside text is anything a user, a document or the LLM supplies; it is escaped so Markdown
 and HTML in it are shown, never rendered.
@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 import logging
 import re
+from typing import Any
 
+from tutor.config import Settings
 from tutor.errors import TutorError
 
 log = logging.getLogger(__name__)
@@ -18,7 +20,9 @@ log = logging.getLogger(__name__)
 
 def escape_markdown(text: str) -> str:
     """Show text exactly as typed: HTML escaped, Markdown syntax neutralised."""
-    escaped = html.escape(text)
+    # Quotes stay as they are: they mean nothing to HTML text or Markdown, and an entity such
+    # as &#x27; would have its '#' escaped below and show as typed ("what&#x27;s").
+    escaped = html.escape(text, quote=False)
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", escaped)
 
 
@@ -29,3 +33,11 @@ def error_message(exc: Exception, doing: str) -> str:
         return f"⚠ {html.escape(str(exc))}"
     log.error("%s failed", doing, exc_info=exc)
     return f"⚠ Something went wrong while {doing}; the details are in the server log."
+
+
+def llm_queue(settings: Settings) -> dict[str, Any]:
+    """Event options for every handler that may ask the LLM: one queue shared by all of them,
+    as many at once as the LLM has slots (TUTOR_LLM_PARALLEL). Without it each waiting
+    request would sit inside the LLM server, invisible; in Gradio's queue a learner sees
+    their place and an estimate."""
+    return {"concurrency_limit": settings.llm_parallel, "concurrency_id": "llm"}

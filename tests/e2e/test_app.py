@@ -51,7 +51,7 @@ def test_question_payloads_are_shown_as_text(app: RunningApp) -> None:
     assert "<img" not in shown and "<script" not in shown and "&lt;img" in shown
 
 
-def test_upload_inspect_and_remove(app: RunningApp, tmp_path: Path) -> None:
+def test_upload_inspect_and_remove(app: RunningApp, browser: object, tmp_path: Path) -> None:
     client = Client(app.url, verbose=False)
     note = tmp_path / "evil-notes.md"
     note.write_text("# Speculative decoding\n\n## Drafts\n\nA small draft model proposes tokens "
@@ -60,9 +60,22 @@ def test_upload_inspect_and_remove(app: RunningApp, tmp_path: Path) -> None:
     bad.write_bytes(b"MZ\x00\x00")
     with pytest.raises(AppError, match="Invalid file type"):  # Gradio refuses it before us
         client.predict([handle_file(str(bad))], api_name="/upload")
-    status, docs, _ = client.predict([handle_file(str(note))], api_name="/upload")
-    assert "1 added" in status
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(b"%PDF-1.7 this is not really a PDF")
+    status, docs, _ = client.predict([handle_file(str(note)), handle_file(str(damaged))], api_name="/upload")
+    assert "1 added" in status and "1 rejected" in status and "damaged.pdf" in status
     assert any(row[1] == "uploads/evil-notes.md" for row in docs["data"])
+    # The rejected copy is not kept, so the next upload does not report it again.
+    assert not (app.data_dir / "uploads" / "damaged.pdf").exists()
+    status, _, _ = client.predict([handle_file(str(note))], api_name="/upload")
+    assert "0 rejected" in status and "1 unchanged" in status
+    # A page opened now lists the upload, with nothing chosen for removal.
+    page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page.goto(app.url, wait_until="load")
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#documents").get_by_text("uploads/evil-notes.md").first.wait_for(timeout=30_000)
+    assert page.locator("#remove-choice input").input_value() == ""
+    page.close()
     rows, note_text = client.predict("draft model proposes tokens", api_name="/inspect")
     assert rows["data"] and rows["data"][0][2] == "uploads/evil-notes.md"
     assert "relevance floor" in note_text
