@@ -296,7 +296,10 @@ def build(settings: Settings) -> gr.Blocks:
                                     api_visibility="private", **queue) for button in suggestions]
             # Cancelling the event closes the answer's generator, which hangs up on the LLM
             # server (Tutor.stream): generation stops and the model is free for the next one.
-            stop.click(app.stopped, [chatbot], [chatbot, stop], cancels=asking, api_visibility="private")
+            # The note goes in once the cancel is done: an update the answer sent just before
+            # it would otherwise land after the note and overwrite it.
+            stop.click(None, None, None, cancels=asking, api_visibility="private").then(
+                app.stopped, [chatbot], [chatbot, stop], api_visibility="private")
             new_chat.click(lambda: ([], [], [], "", render_sources(None, 0), ""),
                            None, [chatbot, turns, answers, question, sources, backend], api_name="new_chat")
             chatbot.like(app.feedback, [answers], None)
