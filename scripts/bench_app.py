@@ -42,7 +42,7 @@ from tutor.knowledge import Question, load_questions
 from tutor.llm import get_llm
 
 # The e2e tests' launcher and stand-in model: the same subprocess, on loopback only.
-sys.path.insert(0, str(REPO_DIR / "tests" / "e2e"))
+sys.path[:0] = [str(REPO_DIR / "tests" / "e2e"), str(REPO_DIR / "tests")]
 from apprunner import launch, scripted_model, stop  # noqa: E402
 from servers import Scripted  # noqa: E402
 
@@ -135,6 +135,22 @@ def table(stats: Stats) -> list[str]:
     return rows
 
 
+def load(url: str, bank: list[Question], users: int, duration: float, grace: float) -> Stats:
+    """`users` simulated learners against the app at `url` for `duration` seconds."""
+    # Not timed: the first answer also starts the model and loads the embedder.
+    Client(url, verbose=False).predict(bank[0].question, [], api_name="/ask")
+    stats = Stats()
+    deadline = time.monotonic() + duration
+    threads = [threading.Thread(target=simulate, args=(url, stats, bank, seed,
+                                                       lambda: time.monotonic() < deadline), daemon=True)
+               for seed in range(users)]
+    for user in threads:
+        user.start()
+    for user in threads:
+        user.join(timeout=max(0.0, deadline + grace - time.monotonic()))
+    return stats
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=20, help="simulated users at once (default 20)")
@@ -144,6 +160,9 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=None, help="an ingested data folder")
     parser.add_argument("--stand-in-llm", action="store_true",
                         help="fixed replies instead of the model: the app's own cost only")
+    parser.add_argument("--parallel", type=int, nargs="+", default=None,
+                        help="TUTOR_LLM_PARALLEL values to measure one after another "
+                             "(default: the configured one)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="tutor-bench-app-"))
@@ -161,42 +180,39 @@ def main() -> int:
     in_process = stand_in is None and not settings.llm_base_url  # the embedded model
     method = resolve_method(settings)
     bank = load_questions(settings.corpus_dir)
-    load = os.getloadavg()[0]
+    started_load = os.getloadavg()[0]
 
-    app = launch(data, env, work / "app.log")
-    print(f"App at {app.url}; one warm-up question, then {args.users} users for "
-          f"{args.duration:g} s…", flush=True)
-    # Not timed: the first answer also starts the model and loads the embedder.
-    Client(app.url, verbose=False).predict(bank[0].question, [], api_name="/ask")
-    stats = Stats()
-    deadline = time.monotonic() + args.duration
-    users = [threading.Thread(target=simulate, args=(app.url, stats, bank, seed,
-                                                     lambda: time.monotonic() < deadline), daemon=True)
-             for seed in range(args.users)]
-    for user in users:
-        user.start()
-    for user in users:
-        user.join(timeout=max(0.0, deadline + args.grace - time.monotonic()))
-    with stats.lock:  # calls still under way end with the server, uncounted
-        rows, unfinished = table(stats), stats.running
-    rss = peak_rss_mb(app.process.pid)
-    stop(app)
+    parts = []
+    for parallel in args.parallel or [settings.llm_parallel]:
+        app = launch(data, {**env, "TUTOR_LLM_PARALLEL": str(parallel)}, work / f"app-{parallel}.log")
+        print(f"App at {app.url} (TUTOR_LLM_PARALLEL={parallel}); one warm-up question, then "
+              f"{args.users} users for {args.duration:g} s…", flush=True)
+        stats = load(app.url, bank, args.users, args.duration, args.grace)
+        with stats.lock:  # calls still under way end with the server, uncounted
+            rows, unfinished = table(stats), stats.running
+        rss = peak_rss_mb(app.process.pid)
+        stop(app)
+        parts += [
+            f"**TUTOR_LLM_PARALLEL={parallel}**: answering calls (`/ask`, `/interview_answer`, "
+            f"`/interview_hint`) run {parallel} at a time, the others wait in the app's queue; "
+            "seconds per call, queueing included.", "",
+            *rows, "",
+            f"Calls still under way {args.grace:g} s after the end: {unfinished}. "
+            f"Peak RSS of the server process{' (embedded LLM included)' if in_process else ''}: "
+            f"{rss:.0f} MB.", "",
+        ]
     if stand_in is not None:
         stand_in.close()
 
     command = f"--users {args.users} --duration {args.duration:g}" + (
+        f" --parallel {' '.join(map(str, args.parallel))}" if args.parallel else "") + (
         " --stand-in-llm" if stand_in else "")
     lines = [
-        f"Measured {stamp()} on {machine()}; load average at start {load:.1f}. "
+        f"Measured {stamp()} on {machine()}; load average at start {started_load:.1f}. "
         f"{args.users} simulated users for {args.duration:g} s against `tutor serve` on loopback "
         f"(`scripts/bench_app.py {command}`); LLM: {llm}; "
         f"grading: {method}; after one warm-up question.", "",
-        "Seconds per call, queueing in the app included (Gradio runs at most 4 calls of one "
-        "endpoint at a time).", "",
-        *rows, "",
-        f"Calls still under way {args.grace:g} s after the end: {unfinished}. "
-        f"Peak RSS of the server process{' (embedded LLM included)' if in_process else ''}: "
-        f"{rss:.0f} MB.",
+        *parts[:-1],
     ]
     publish("app", "App under load", lines)
     return 0
