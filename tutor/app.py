@@ -215,10 +215,13 @@ class App:
                 [uploads], progress=False, on_progress=lambda p: progress(p.fraction, desc=p.line()))
             summary = report.summary()
             # A rejected file's copy would be rejected again by every later upload, with no
-            # way to clear it from the page: it goes (the learner still has the original).
+            # way to clear it from the page: it goes (the learner still has the original),
+            # unless an indexed document has that name: without its file, the next upload
+            # would take it out of the index.
+            indexed = {d.doc for d in self.index.documents()}
             for rejected in report.rejected:
                 copy = self.settings.data_dir / rejected.path
-                if copy.parent == uploads:
+                if copy.parent == uploads and rejected.path not in indexed:
                     copy.unlink(missing_ok=True)
             if report.rejected:
                 summary += " Rejected files were not kept."

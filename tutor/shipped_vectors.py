@@ -6,8 +6,8 @@ on the chunk's text and the embedder, so they are computed once by
 `scripts/build_shipped_vectors.py` and committed (`tutor/weights/corpus-vectors.npz`,
 float16, ~0.7 MB). Ingest takes a chunk's vector from here when its text is found under the
 same embedder's key, and embeds the rest: a chunk whose text changed since the file was built
-simply misses, so a stale file costs time, never correctness. `gen_docs.py --check` (CI)
-fails when the file no longer covers corpus/, with the command that rebuilds it.
+simply misses, so a stale file costs time, never correctness. `scripts/build_shipped_vectors.py
+--check` (CI) fails when the file no longer covers corpus/, with the command that rebuilds it.
 
 float16 keeps the file small: against the float32 vectors it was made from, every cosine is
 ≥ 0.9999 (measured by the build script, which refuses a file below that).
@@ -49,9 +49,6 @@ class ShippedVectors:
 
     def __init__(self, rows: dict[bytes, np.ndarray]) -> None:
         self._rows = rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
     @property
     def dimension(self) -> int | None:
