@@ -88,15 +88,18 @@ def main() -> int:
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (RESULTS / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     training = json.loads((Path(settings.judge_path()) / "training.json").read_text())
-    held = training["per_epoch"][-1].get("held_out", {})
+    last = training["per_epoch"][-1]
     publish("judge-support", "The judge on answer sentences (eval/answer_support.yaml)", [
         f"Measured {stamp()} on {machine()}; judge data hash {training.get('data_hash')}; "
         f"thresholds entails ≥ {at[0]}, contradicts ≥ {at[1]}, chosen on dev "
         "(`scripts/eval_judge.py --tune`).", "", *lines, "",
-        f"The judge's own held-out pairs (rule-made, from the notes {', '.join(training.get('held_out_notes', []))}): "
-        f"accuracy {held.get('accuracy')} on {held.get('n')} pairs (entails recall "
-        f"{held.get('recall_entails')}, contradicts {held.get('recall_contradicts')}, neither "
-        f"{held.get('recall_neither')})."])
+        f"The judge's own held-out pairs, from the notes {', '.join(training.get('held_out_notes', []))} "
+        "(never trained on):", "", "| pairs | n | accuracy | entails recall | contradicts recall | neither recall |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(f"| {name} | {h.get('n')} | {h.get('accuracy')} | {h.get('recall_entails')} | "
+          f"{h.get('recall_contradicts')} | {h.get('recall_neither')} |"
+          for name, h in (("rule-made", last.get("held_out_rules", {})),
+                          ("written claims", last.get("held_out_claims", {}))))])
     return 0
 
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 import random
 
 import pytest
+import yaml
 
 from tutor.config import REPO_DIR
 from tutor.judge_data import (
+    CLAIM_KINDS,
+    CONTRADICTS,
+    ENTAILS,
     HELD_OUT_NOTES,
+    NEITHER,
+    claim_pairs,
     compressed,
     flip,
     leading_clause,
     learner_half,
+    load_claims,
     note_sections,
     pitfall,
+    reserved_questions,
 )
+from tutor.knowledge import KeyPoint, SourceRef, load_questions
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -74,3 +83,41 @@ def test_the_dev_learners_split_into_training_and_tuning_halves() -> None:
     halves = {learner_half(f"rag-{n:03d}") for n in range(1, 12)}
     assert halves == {"train", "tune"}
     assert learner_half("rag-001") == learner_half("rag-001")
+
+
+def test_written_claims_name_real_points_with_all_six_kinds() -> None:
+    bank = {q.id: q for q in load_questions(REPO_DIR / "corpus")}
+    claims = load_claims(REPO_DIR / "corpus")
+    assert len(claims) > 500
+    for point_id, written in claims.items():
+        question_id, k = point_id.split("#")
+        point = bank[question_id].key_points[int(k)].point
+        assert sorted(kind for kind, _ in written) == sorted(CLAIM_KINDS), point_id
+        # Our own wording: no claim restates its point (or a note) word for word.
+        assert all(claim.strip().rstrip(".").lower() != point.rstrip(".").lower()
+                   for _, claim in written), point_id
+
+
+def test_written_claims_pair_with_their_point_both_ways() -> None:
+    point = KeyPoint(point="Top-p keeps the smallest set of tokens whose probability reaches p.",
+                     source=SourceRef(file="decoding-and-sampling.md", section="Top-p (nucleus) sampling"))
+    pairs = list(claim_pairs(point, "The nucleus is the smallest prefix reaching mass p.", [
+        ("part", "Top-p keeps a set of tokens."), ("misconception", "Top-p always keeps k tokens."),
+        ("on-topic", "Top-k keeps a fixed number of tokens.")]))
+    # A true part is entailed by the point and by its note, but does not state the point.
+    assert [p.label for p in pairs if p.source == "claim-part"] == [NEITHER, ENTAILS]
+    assert {p.label for p in pairs if p.source.startswith("claim-misconception")} == {CONTRADICTS}
+    # A fact beside the point is never read against the note (the note may well state it).
+    assert [p.premise for p in pairs if p.source == "claim-on-topic"] == [
+        "Top-k keeps a fixed number of tokens.", point.point]
+    assert len([p for p in pairs if p.source == "claim-part-note"]) == 1
+
+
+def test_questions_that_measure_the_judge_get_no_written_claims() -> None:
+    dev, test = REPO_DIR / "eval" / "interview_cases.yaml", REPO_DIR / "eval" / "interview_cases_test.yaml"
+    reserved = reserved_questions(dev, test)
+    rows = {f: yaml.safe_load(f.read_text())["cases"] for f in (dev, test)}
+    assert {r["question"] for r in rows[test]} <= reserved
+    for row in rows[dev]:
+        measures = bool(row.get("held_out")) or learner_half(row["question"]) == "tune"
+        assert (row["question"] in reserved) == measures, row["question"]

@@ -205,8 +205,9 @@ def cmd_train_judge(args: argparse.Namespace, settings: Settings) -> int:
     from tutor.judge import train
 
     result = train(settings, args.output, epochs=args.epochs, seed=args.seed, device=args.device)
-    held_out = result["per_epoch"][-1].get("held_out", {})
-    print(f"Judge written to {args.output} (held-out pair accuracy {held_out.get('accuracy')})")
+    last = result["per_epoch"][-1]
+    print(f"Judge written to {args.output} (held-out accuracy: rule-made pairs "
+          f"{last['held_out_rules'].get('accuracy')}, written claims {last['held_out_claims'].get('accuracy')})")
     return 0
 
 

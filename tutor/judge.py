@@ -23,15 +23,25 @@ import numpy as np
 
 from tutor.config import REPO_DIR, SHIPPED_JUDGE, Settings, bundled_embedder_path
 from tutor.errors import ModelError
-from tutor.judge_data import CONTRADICTS, ENTAILS, HELD_OUT_NOTES, NEITHER, build_pairs, data_hash
+from tutor.judge_data import (
+    CONTRADICTS,
+    ENTAILS,
+    HELD_OUT_NOTES,
+    NEITHER,
+    build_pairs,
+    data_hash,
+    reserved_questions,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-# The labelled learners whose dev questions' training half adds pairs (judge_data.learner_half).
+# The labelled learners whose dev questions' training half adds pairs (judge_data.learner_half),
+# and those written blind to the judge (their questions' written claims are never trained on).
 LEARNER_CASES = REPO_DIR / "eval" / "interview_cases.yaml"
+HELD_OUT_CASES = REPO_DIR / "eval" / "interview_cases_test.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +101,18 @@ def train(settings: Settings, output: Path, *, epochs: int = 1, seed: int = 13,
                                           convert_to_numpy=True, show_progress_bar=False))
 
     corpus = settings.corpus_dir
-    pairs = build_pairs(corpus, seed, encode, learners=LEARNER_CASES)
+    pairs = build_pairs(corpus, seed, encode, learners=LEARNER_CASES,
+                        reserved=reserved_questions(LEARNER_CASES, HELD_OUT_CASES))
     train_pairs = [p for p in pairs if p.note not in HELD_OUT_NOTES][:max_pairs]
-    held_out = [p for p in pairs if p.note in HELD_OUT_NOTES]
+    kept_out = [p for p in pairs if p.note in HELD_OUT_NOTES]
+    # Measured apart: rule-made pairs test what the rules teach, written claims whether the
+    # judge reads a claim in other words (docs/judge.md).
+    held_out = {"rules": [p for p in kept_out if not p.source.startswith("claim-")],
+                "claims": [p for p in kept_out if p.source.startswith("claim-")]}
     command = f"tutor train-judge --output {output} --epochs {epochs} --seed {seed}"
     manifest = {"command": command, "data_hash": data_hash(pairs),
                 "corpus": str(corpus.relative_to(REPO_DIR) if corpus.is_relative_to(REPO_DIR) else corpus),
-                "held_out_notes": list(HELD_OUT_NOTES), "held_out_pairs": len(held_out)}
+                "held_out_notes": list(HELD_OUT_NOTES), "held_out_pairs": len(kept_out)}
     return fit(train_pairs, str(bundled_embedder_path()), output, epochs=epochs, seed=seed,
                max_length=settings.judge_max_length, device=device, held_out=held_out,
                manifest=manifest)

@@ -18,6 +18,11 @@ Pairs, each seeded and rebuildable:
 - neither: other sentences of the same section and other key points of the same question
   (on topic, not the same claim), and a leading clause asked to carry its whole sentence
   (the evidence says too little).
+- written claims (`corpus/judge-claims/<topic>.jsonl`): for every key point, six sentences
+  written for this purpose (a paraphrase, a hurried learner's version, a true part of it, a
+  confidently held misconception, a wrong detail, a true fact beside it), each read against
+  the point both ways and against the note text that states it. What no rule can make: a
+  claim reworded and still true, and one reworded and wrong.
 
 Three notes are held out (their pairs are the judge's own held-out test, `docs/judge.md`).
 """
@@ -25,19 +30,20 @@ Three notes are held out (their pairs are the judge's own held-out test, `docs/j
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
 
 from tutor.citations import split_sentences
 from tutor.documents import split_front_matter
-from tutor.knowledge import Question, load_questions
+from tutor.knowledge import KeyPoint, Question, load_questions
 
 LABELS = ("entails", "contradicts", "neither")
 ENTAILS, CONTRADICTS, NEITHER = range(3)
@@ -49,6 +55,15 @@ SUPPORT_COSINE = 0.62
 OTHER_POINT_MAX_COSINE = 0.45
 _MIN_WORDS = 6
 LEARNER_REPEATS = 3
+CLAIMS_DIR = "judge-claims"  # under the corpus: written claims, one JSONL file per topic
+# How each kind of written claim relates to its key point: (claim as evidence for the point,
+# point as evidence for the claim). A true part of a point is entailed by it but does not
+# state it; a fact beside the point neither states nor contradicts it.
+CLAIM_KINDS: dict[str, tuple[int, int]] = {
+    "paraphrase": (ENTAILS, ENTAILS), "casual": (ENTAILS, ENTAILS), "part": (NEITHER, ENTAILS),
+    "misconception": (CONTRADICTS, CONTRADICTS), "wrong-detail": (CONTRADICTS, CONTRADICTS),
+    "on-topic": (NEITHER, NEITHER),
+}
 
 # Texts -> unit-length embeddings (MiniLM), to find which note sentence states a key point.
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
@@ -146,6 +161,19 @@ def note_sections(corpus_dir: Path) -> list[NoteSection]:
                     sections.append(NoteSection(path.name, heading, tuple(found), tuple(pits)))
                 heading, lines, pits = m.group(1), [], []
     return sections
+
+
+def load_claims(corpus_dir: Path) -> dict[str, list[tuple[str, str]]]:
+    """Written claims by key point id ("<question id>#<point index>"), as (kind, claim)."""
+    claims: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted((corpus_dir / CLAIMS_DIR).glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if row["kind"] not in CLAIM_KINDS:
+                    raise ValueError(f"{path.name}: unknown claim kind {row['kind']!r}")
+                claims.setdefault(row["point_id"], []).append((row["kind"], row["claim"]))
+    return claims
 
 
 # --------------------------------------------------------------------------------------
@@ -340,6 +368,10 @@ def sentence_pairs(section: NoteSection, rng: random.Random) -> Iterator[Pair]:
         flipped = flip(head or sentence, rng)
         if flipped:
             yield Pair(sentence, flipped[0], CONTRADICTS, flipped[1], note)
+            if rng.random() < 0.5:
+                # The other way round: a false premise ("GPT-1 did not invent ...") must not
+                # read as entailing the claim it negates.
+                yield Pair(flipped[0], head or sentence, CONTRADICTS, f"premise-{flipped[1]}", note)
         others = [s for j, s in enumerate(sentences) if j != i]
         if others:
             other = rng.choice(others)
@@ -382,6 +414,20 @@ def point_pairs(question: Question, support: Sequence[tuple[str, float]],
             yield Pair(said, point_text, NEITHER, "other-point", question.key_points[0].source.file)
 
 
+def claim_pairs(point: KeyPoint, evidence: str | None, claims: Sequence[tuple[str, str]]
+                ) -> Iterator[Pair]:
+    """Pairs for one key point's written claims: each claim against the point, both ways
+    (`CLAIM_KINDS`), and, where a note sentence states the point (`evidence`), against it: an
+    answer sentence in other words than its source is what the answer check reads."""
+    note = point.source.file
+    for kind, claim in claims:
+        as_evidence, as_claim = CLAIM_KINDS[kind]
+        yield Pair(claim, point.point, as_evidence, f"claim-{kind}", note)
+        yield Pair(point.point, claim, as_claim, f"claim-{kind}", note)
+        if evidence and kind != "on-topic":  # a fact beside the point may be in the note's text
+            yield Pair(evidence, claim, as_claim, f"claim-{kind}-note", note)
+
+
 def learner_half(question_id: str) -> Literal["train", "tune"]:
     """Which half of the dev learners a question's answers serve: training pairs, or choosing
     the grading thresholds (never both). Held-out learners serve neither."""
@@ -419,10 +465,23 @@ def learner_pairs(cases_file: Path, bank: dict[str, Question], encode: EncodeFn)
                                point.source.file)
 
 
-def build_pairs(corpus_dir: Path, seed: int, encode: EncodeFn,
-                learners: Path | None = None) -> list[Pair]:
+def reserved_questions(dev_cases: Path, test_cases: Path) -> frozenset[str]:
+    """Questions whose labelled learners measure the judge or choose its thresholds (all of
+    `test_cases`; of `dev_cases`, the held-out ones and the tuning half): no written claim
+    about their points is trained on."""
+    def questions(path: Path) -> list[dict[str, Any]]:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
+
+    dev = {row["question"] for row in questions(dev_cases)
+           if row.get("held_out") or learner_half(row["question"]) == "tune"}
+    return frozenset(dev | {row["question"] for row in questions(test_cases)})
+
+
+def build_pairs(corpus_dir: Path, seed: int, encode: EncodeFn, learners: Path | None = None,
+                reserved: frozenset[str] = frozenset()) -> list[Pair]:
     """Every training pair, shuffled with `seed` (held-out notes included, marked by `note`);
-    with `learners` (eval/interview_cases.yaml), also its training half's pairs."""
+    with `learners` (eval/interview_cases.yaml), also its training half's pairs. Written claims
+    about the `reserved` questions' points are left out."""
     rng = random.Random(seed)
     sections = note_sections(corpus_dir)
     pairs = [p for s in sections for p in sentence_pairs(s, rng)]
@@ -435,8 +494,10 @@ def build_pairs(corpus_dir: Path, seed: int, encode: EncodeFn,
     vectors = iter(encode(flat))
     embedded = {key: (ws, np.stack([next(vectors) for _ in ws])) for key, ws in windows.items()}
     bank = {q.id: q for q in load_questions(corpus_dir)}
+    claims = load_claims(corpus_dir)
     for question in bank.values():
-        pairs.extend(_question_pairs(question, embedded, encode, rng))
+        written = {} if question.id in reserved else claims
+        pairs.extend(_question_pairs(question, embedded, encode, rng, written))
     if learners is not None:
         # Few but closest to what the judge grades: each is seen three times an epoch.
         pairs.extend(list(learner_pairs(learners, bank, encode)) * LEARNER_REPEATS)
@@ -448,7 +509,7 @@ Embedded = dict[tuple[str, str], tuple[list[str], np.ndarray]]
 
 
 def _question_pairs(question: Question, sections: Embedded, encode: EncodeFn,
-                    rng: random.Random) -> Iterator[Pair]:
+                    rng: random.Random, claims: dict[str, list[tuple[str, str]]]) -> Iterator[Pair]:
     points = [p.point for p in question.key_points]
     answer = [plain(s.text) for s in split_sentences(question.answer)]
     point_vecs = encode(points)
@@ -467,6 +528,10 @@ def _question_pairs(question: Question, sections: Embedded, encode: EncodeFn,
     others = [(answer[int(sims[j].argmax())], points[k], float(sims[k, int(sims[j].argmax())]))
               for j in range(len(points)) for k in range(len(points)) if j != k]
     yield from point_pairs(question, support, stated, rng.sample(others, min(3, len(others))), rng)
+    for k, point in enumerate(question.key_points):
+        evidence, cos = support[k]
+        yield from claim_pairs(point, evidence if cos >= SUPPORT_COSINE else None,
+                               claims.get(f"{question.id}#{k}", []))
 
 
 def data_hash(pairs: Sequence[Pair]) -> str:

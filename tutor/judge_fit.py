@@ -11,7 +11,7 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,10 @@ def accuracy(model: Any, pairs: Sequence[Pair], batch_size: int = 64) -> dict[st
 
 def fit(pairs: Sequence[Pair], base: str, output: Path, *, epochs: int = 1, seed: int = 13,
         max_length: int = 128, batch_size: int = 16, device: str = "cpu",
-        held_out: Sequence[Pair] = (), manifest: dict[str, Any] | None = None,
+        held_out: Mapping[str, Sequence[Pair]] | None = None, manifest: dict[str, Any] | None = None,
         progress: bool = True) -> dict[str, Any]:
-    """Fine-tune `base` on `pairs` and write the judge to `output` (fp16, with training.json)."""
+    """Fine-tune `base` on `pairs` and write the judge to `output` (fp16, with training.json);
+    each named `held_out` set is measured after every epoch."""
     import torch
     from sentence_transformers.util import batch_to_device
     from tqdm import tqdm
@@ -79,8 +80,8 @@ def fit(pairs: Sequence[Pair], base: str, output: Path, *, epochs: int = 1, seed
         model.eval()
         row: dict[str, Any] = {"epoch": epoch + 1,
                                "loss": round(sum(losses[-len(batches):]) / len(batches), 4)}
-        if held_out:
-            row["held_out"] = accuracy(model, held_out)
+        for name, kept_out in (held_out or {}).items():
+            row[f"held_out_{name}"] = accuracy(model, kept_out)
         per_epoch.append(row)
     if output.exists():
         shutil.rmtree(output)
