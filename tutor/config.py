@@ -212,6 +212,13 @@ class Settings(BaseSettings):
         "answers are graded with no LLM (grade method embedding), else the LLM."
     )
 
+    # Learner memory (tutor/progress.py, docs/progress.md)
+    # A choice, not a measurement: a month is about the span of an interview preparation, so
+    # a point shown a month ago counts half as much as one shown today.
+    progress_half_life_days: float = Field(
+        30.0, gt=0, description="Days after which a key point's last verdict counts half "
+        "toward its topic's mastery in the readiness map.")
+
     # Evaluation (`tutor eval`)
     judge_weights: str = Field(
         "", description="Folder of the entails/contradicts/neither judge; empty = the shipped one.")

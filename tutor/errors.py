@@ -36,3 +36,7 @@ class LLMError(TutorError):
 
 class InputError(TutorError):
     """A question or answer the tutor cannot take (empty, too long)."""
+
+
+class ProgressStoreError(TutorError):
+    """The learner store (progress.sqlite3 in the data dir) cannot be opened, read or written."""

@@ -17,7 +17,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tutor.errors import TutorError
+from tutor.documents import split_front_matter
+from tutor.errors import DocumentError, TutorError
 
 Level = Literal["fundamental", "applied", "hard"]
 Kind = Literal["fundamentals", "conceptual", "edge-case", "trade-off", "research", "design"]
@@ -144,6 +145,20 @@ def load_syllabus(corpus_dir: Path) -> list[SyllabusRow]:
             continue
         rows.append(SyllabusRow(cells[0], cells[1].strip("`"), cells[2]))
     return rows
+
+
+def topic_titles(corpus_dir: Path) -> dict[str, str]:
+    """Topic id -> the human name shown for it: the `title:` of `corpus/<topic>.md` (the file
+    stem is the topic id, docs/knowledge-base.md). Topics without a note keep their id."""
+    titles = {}
+    for path in sorted(corpus_dir.glob("*.md")):
+        try:
+            meta, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, DocumentError):
+            continue  # a name is a nicety: the topic id still shows
+        if isinstance(meta.get("title"), str):
+            titles[path.stem] = meta["title"]
+    return titles
 
 
 def load_training_queries(corpus_dir: Path) -> Iterator[TrainingQuery]:
