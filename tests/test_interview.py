@@ -13,9 +13,9 @@ from support import offline_cli
 
 from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError
-from tutor.grading import Grade, PointGrade, Source
+from tutor.grading import Grade
 from tutor.index import Index
-from tutor.interview import Interviewer, Report, Session, TopicScore, Turn, choose_bank
+from tutor.interview import Interviewer, Session, Turn, choose_bank
 from tutor.knowledge import load_questions
 from tutor.llm import EmbeddedLLM
 from tutor.ui import escape_markdown
@@ -129,8 +129,9 @@ def test_answer_follow_up_and_report(session: Session) -> None:
     report = session.report()
     assert [t.topic for t in report.topics] == ["rag"]
     text = report.markdown()
-    assert question.id in text and second.id in text and "(skipped)" in text
-    read_next = text.split("Read next:")[1]
+    assert question.question in text and second.question in text and "(skipped)" in text
+    assert question.id not in text and second.id not in text
+    read_next = text.split("### Read next")[1]
     assert "rag.md › " in read_next and "](" not in read_next  # a relative link would open nothing
     # The point fixed in the follow-up is off the reading list (unless another open point
     # shares its passage).
@@ -151,21 +152,6 @@ def test_report_lists_weakest_topics_first(interviewer: Interviewer) -> None:
     assert [t.topic for t in report.topics] == ["prompting", "rag"]
     assert report.topics[0].score == 0.0 < report.topics[1].score
     assert report.topics[0].read, "a 0/10 topic must say what to read"
-
-
-def test_report_quotes_outside_text_when_asked() -> None:
-    """The app shows the report with every bank or index text escaped: an uploaded passage's
-    markup is shown, not rendered; the downloaded file keeps the text as it is."""
-    question = BANK[0]
-    source = Source("uploads/evil.md#001", "uploads/evil.md", "Evil",
-                    "<img src=x onerror=alert(1)> **bold**", False)
-    verdict = PointGrade(0, question.key_points[0].point, "missed", None, 0.0, source)
-    grade = Grade(question.id, 0.0, [verdict], "", "embedding")
-    report = Report((TopicScore(question.topic, 0.0, (question.id,), (source,)),),
-                    (Turn(question, answer="…", grade=grade),), "embedding")
-    assert "<img src=x" in report.markdown()
-    shown = report.markdown(quote=escape_markdown)
-    assert "<img" not in shown and "&lt;img src=x" in shown and "\\*\\*bold" in shown
 
 
 def test_escaped_text_shows_quotes_as_typed() -> None:
@@ -257,7 +243,7 @@ def test_interview_runs_in_the_terminal(rag_only: Path, tmp_path: Path) -> None:
     out = done.stdout
     assert "Question 1/2 [rag" in out and "Hint:" in out and "Follow-up:" in out
     assert "Question 2/2" in out and "No answer given" in out
-    assert "# Mock interview report" in out and "Read next:" in out
+    assert "# Mock interview report" in out and "### Read next" in out
     assert export.read_text(encoding="utf-8").startswith("# Mock interview report")
     assert "Traceback" not in done.stderr
 

@@ -1,10 +1,16 @@
-"""The browser app (Gradio): the tutor chat, the mock interview and the library.
+"""The browser app (Gradio): the tutor chat, the mock interview, review, progress and the
+library.
 
 Everything a user or a document supplies is escaped before it is shown (questions,
 answers, passages, file names): Markdown and HTML from outside are shown as text, never
 rendered. Each browser session keeps its own chat history and interview in `gr.State`;
 the index and the models are shared. Errors become one readable line, never a traceback
-(`tutor.ui`). The Interview tab lives in `tutor.app_interview`.
+(`tutor.ui`).
+
+The learner's memory (`tutor.app_memory`): each exchange of the chat is stored, and a page
+that loads shows the learner's latest conversation again. The other tabs have their own
+modules: `app_interview`, `app_review` (review cards), `app_readiness` and `app_learner`
+(the Progress tab).
 """
 
 from __future__ import annotations
@@ -15,21 +21,25 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from tutor import app_interview
+from tutor import app_interview, app_learner, app_readiness, app_review
 from tutor.answer import Answer, Turn, Tutor
+from tutor.app_memory import SECRET, STORAGE_KEY, Memory
 from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES
 from tutor.errors import TutorError
 from tutor.index import open_index
 from tutor.ingest import Ingestor
 from tutor.interview import Interviewer
+from tutor.progress import ProgressStore
 from tutor.ui import error_message, escape_markdown, llm_queue
 
 log = logging.getLogger(__name__)
@@ -42,7 +52,8 @@ CSS = """
 .source mark { background: #fde68a; }
 .unsupported { background: #fee2e2; }
 .backend { font-size: 0.85em; opacity: 0.75; }
-""" + app_interview.CSS
+.memory-status { font-size: 0.9em; }
+""" + app_interview.CSS + app_review.CSS
 
 
 def render_answer(answer: Answer, turn_id: int) -> str:
@@ -70,6 +81,23 @@ def _mark_unsupported(body: str, sentence: str) -> str:
         return body
     pattern = r"\s*(?:\[\d+\]\s*)*".join(words)
     return re.sub(f"({pattern})", r'<span class="unsupported" title="no passage says this">\1 ⚠</span>', body, count=1)
+
+
+def render_stored_answer(text: str, citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:
+    """An answer from the learner store: its text with links to its cited passages (those of
+    the latest answer show in the sources panel, `render_stored_sources`)."""
+    cited = {c["n"] for c in citations}
+    return _MARKER.sub(lambda m: (f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>'
+                                  if int(m.group(1)) in cited else m.group(0)), html.escape(text))
+
+
+def render_stored_sources(citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:
+    """The sentences an answer from the learner store cited: all that is kept of its passages."""
+    parts = ["<p><small>From your last visit: the sentence each citation points to.</small></p>"]
+    parts += [f'<div class="source" id="src-{turn_id}-{c["n"]}"><b>[{c["n"]}]</b> '
+              f'{html.escape(c["section"])}<br><small>{html.escape(c["doc"])}</small>'
+              f'<p><mark>{html.escape(c["span_text"])}</mark></p></div>' for c in citations]
+    return "\n".join(parts)
 
 
 def render_sources(answer: Answer | None, turn_id: int) -> str:
@@ -109,15 +137,21 @@ class App:
         self.index = open_index(settings)
         self.tutor = Tutor(settings, index=self.index)
         self.interviewer = Interviewer(settings, self.index, llm=self.tutor.llm)
+        self.memory = Memory(settings)
         self.feedback_path = settings.data_dir / "feedback.jsonl"
         self._feedback_lock = threading.Lock()
 
+    def close(self) -> None:
+        self.memory.close()
+
     # -- tutor tab ------------------------------------------------------------------------
     def chat(self, question: str, chat: list[dict[str, Any]], turns: list[Turn],
-             answers: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+             answers: list[dict[str, Any]], learner: str | None = None,
+             conversation: str | None = None) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat. The question box is cleared once, when the question
         is sent, and not touched again, so what the learner types meanwhile stays; the Stop
-        button shows while the answer is written."""
+        button shows while the answer is written. The finished exchange goes into the
+        learner's `conversation` in the store."""
         question = question or ""
         turn_id = len(answers)
         chat = [*chat, {"role": "user", "content": escape_markdown(question)},
@@ -145,6 +179,8 @@ class App:
                                           "chunk_ids": [h.chunk.id for h in answer.contexts],
                                           "backend": answer.backend}]
                     backend = f"<span class='backend'>Answered by {html.escape(answer.backend)} in {answer.timings_ms.get('total_ms', 0) / 1000:.1f} s</span>"
+                    if problem := self._remember(learner, conversation, answer):
+                        backend += f"<br><small>{problem}</small>"
                     buttons = [gr.update(value=s, visible=True) for s in answer.suggestions[:3]]
                     buttons += [gr.update(visible=False)] * (3 - len(buttons))
                     yield (chat, turns, answers, keep, render_sources(answer, turn_id), backend,
@@ -154,6 +190,54 @@ class App:
             # The question comes back to be sent again (an endpoint that fails does so at once,
             # before anything could have been typed).
             yield chat, turns, answers, question, keep, "", gr.update(visible=False), *no_suggestions
+
+    def _remember(self, learner: str | None, conversation: str | None, answer: Answer) -> str:
+        """Store the exchange; "" or the line saying it was not stored. Only whole exchanges
+        are stored (not a question whose answer failed or was stopped), so a restored
+        conversation reads as it was answered."""
+        if learner is None or conversation is None:
+            return ""
+
+        def save(store: ProgressStore) -> None:
+            store.add_turn(learner, conversation, "user", answer.question)
+            store.add_turn(learner, conversation, "assistant", answer.answer,
+                           [c.to_dict() for c in answer.citations])
+
+        return self.memory.use("saving this exchange to your progress", save)[1]
+
+    def restore_chat(self, learner: str | None) -> tuple[Any, ...]:
+        """On page load: the learner's latest conversation, to go on with; outputs as
+        `new_chat`'s."""
+        if learner is None:
+            return self.new_chat()
+        stored, problem = self.memory.use("reading your last chat",
+                                          lambda s: s.conversation(learner))
+        if not stored:
+            return [], [], [], "", render_sources(None, 0), problem, str(uuid.uuid4())
+        chat: list[dict[str, Any]] = []
+        turns: list[Turn] = []
+        answers: list[dict[str, Any]] = []
+        sources = render_sources(None, 0)
+        # Exchanges are stored question then answer; a question left alone (its answer's
+        # write failed) is left out, as an unanswered question is in the live chat.
+        for asked, said in zip(stored, stored[1:], strict=False):
+            if asked.role != "user" or said.role != "assistant":
+                continue
+            turn_id = len(answers)
+            chat += [{"role": "user", "content": escape_markdown(asked.text)},
+                     {"role": "assistant",
+                      "content": render_stored_answer(said.text, said.citations, turn_id)}]
+            turns.append(Turn(asked.text, said.text))
+            answers.append({"question": asked.text, "answer": said.text,
+                            "chunk_ids": [c["chunk_id"] for c in said.citations],
+                            "backend": "restored"})
+            sources = render_stored_sources(said.citations, turn_id)
+        return chat, turns, answers, "", sources, problem, stored[-1].conversation_id
+
+    @staticmethod
+    def new_chat() -> tuple[Any, ...]:
+        """An empty chat under a new conversation id."""
+        return [], [], [], "", render_sources(None, 0), "", str(uuid.uuid4())
 
     @staticmethod
     def stopped(chat: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
@@ -265,80 +349,141 @@ def _fmt(value: float | None) -> str:
 _READING = "_Reading the passages on the right…_"
 
 
+@dataclass(frozen=True, slots=True)
+class ChatView:
+    outputs: list[Any]  # `App.new_chat`'s and `App.restore_chat`'s
+    conversation: gr.State  # the id under which the learner store keeps this chat
+    asking: list[Any]  # the question box and the Ask button, closed until the page has loaded
+
+
+def _tutor_tab(app: App, settings: Settings, learner: gr.State) -> ChatView:
+    turns = gr.State([])
+    answers = gr.State([])
+    conversation = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="Tutor", height=480, elem_id="chat", sanitize_html=True,
+                                 feedback_options=("Like", "Dislike"))
+            question = gr.Textbox(label="Your question", placeholder="e.g. Why is attention scaled by sqrt(d_k)?",
+                                  lines=2, max_lines=8, elem_id="question", interactive=False)
+            with gr.Row():
+                send = gr.Button("Ask", variant="primary", elem_id="ask", interactive=False)
+                stop = gr.Button("Stop", variant="stop", elem_id="stop", visible=False)
+                new_chat = gr.Button("New chat", elem_id="new-chat")
+            with gr.Row():
+                suggestions = [gr.Button(visible=False, size="sm", elem_id=f"suggestion-{i}") for i in range(3)]
+            backend = gr.HTML(elem_id="backend")
+        with gr.Column(scale=2):
+            gr.Markdown("### Sources")
+            sources = gr.HTML(render_sources(None, 0), elem_id="sources")
+    outputs = [chatbot, turns, answers, question, sources, backend, stop, *suggestions]
+    # The learner and the conversation are states: no parameters of the API.
+    context = [chatbot, turns, answers, learner, conversation]
+    queue = llm_queue(settings)
+    asking: list[dict[str, Any]] = [
+        send.click(app.chat, [question, *context], outputs, api_name="ask", **queue),
+        question.submit(app.chat, [question, *context], outputs, api_visibility="private", **queue)]
+    asking += [button.click(app.chat, [button, *context], outputs, api_visibility="private", **queue)
+               for button in suggestions]
+    # Cancelling the event closes the answer's generator, which hangs up on the LLM
+    # server (Tutor.stream): generation stops and the model is free for the next one.
+    # The note goes in once the cancel is done: an update the answer sent just before
+    # it would otherwise land after the note and overwrite it.
+    stop.click(None, None, None, cancels=asking, api_visibility="private").then(
+        app.stopped, [chatbot], [chatbot, stop], api_visibility="private")
+    restored = [chatbot, turns, answers, question, sources, backend, conversation]
+    new_chat.click(app.new_chat, None, restored, api_name="new_chat")
+    chatbot.like(app.feedback, [answers], None)
+    return ChatView(restored, conversation, [question, send])
+
+
+def _library_tab(app: App, demo: gr.Blocks) -> None:
+    docs = gr.Dataframe(app.documents(), headers=["title", "document", "chunks", "last ingested"],
+                        interactive=False, elem_id="documents")
+    with gr.Row():
+        upload = gr.File(label=f"Add documents ({', '.join(SUPPORTED_SUFFIXES)}; ≤ {MAX_UPLOAD_MB} MB each)",
+                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="upload")
+        with gr.Column():
+            ingest_button = gr.Button("Ingest", variant="primary", elem_id="ingest")
+            # No document chosen until the learner picks one: a default would make
+            # one click of Remove delete whichever note happened to be first.
+            remove_choice = gr.Dropdown([r[1] for r in app.documents()], value=None,
+                                        label="Remove a document", elem_id="remove-choice")
+            remove_button = gr.Button("Remove", variant="stop")
+    library_status = gr.Markdown(elem_id="library-status")
+    ingest_button.click(app.upload, [upload], [library_status, docs, remove_choice], api_name="upload")
+    remove_button.click(app.remove, [remove_choice], [library_status, docs, remove_choice], api_name="remove")
+    # The list as it is now, not as it was when the server started: another window may
+    # have added or removed documents since.
+    demo.load(app.library, None, [docs, remove_choice], api_visibility="private")
+    gr.Markdown("### Retrieval inspector")
+    probe = gr.Textbox(label="Question", elem_id="probe")
+    probe_button = gr.Button("Inspect retrieval", elem_id="inspect")
+    probe_note = gr.Markdown()
+    probe_table = gr.Dataframe(headers=["rank", "section", "document", "bm25", "dense", "fused (RRF)", "rerank"],
+                               interactive=False, elem_id="probe-table", wrap=True,
+                               # Long section paths would push the scores off screen.
+                               column_widths=["6%", "36%", "22%", "9%", "9%", "9%", "9%"])
+    probe_button.click(app.inspect, [probe], [probe_table, probe_note], api_name="inspect")
+
+
 def build(settings: Settings) -> gr.Blocks:
     app = App(settings)
-    with gr.Blocks(title="interview-tutor", analytics_enabled=False) as demo:
+    private: dict[str, Any] = {"api_visibility": "private"}
+    # Gradio's copies of the files it served (reports, exports, decks) go after an hour.
+    with gr.Blocks(title="interview-tutor", analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# interview-tutor\nAsk about LLM / ML engineering, or let the tutor interview you. "
                     "Every answer comes from the study notes, with its sources.")
-        with gr.Tab("Tutor", id="tutor"):
-            turns = gr.State([])
-            answers = gr.State([])
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Tutor", height=480, elem_id="chat", sanitize_html=True,
-                                         feedback_options=("Like", "Dislike"))
-                    question = gr.Textbox(label="Your question", placeholder="e.g. Why is attention scaled by sqrt(d_k)?",
-                                          lines=2, max_lines=8, elem_id="question")
-                    with gr.Row():
-                        send = gr.Button("Ask", variant="primary", elem_id="ask")
-                        stop = gr.Button("Stop", variant="stop", elem_id="stop", visible=False)
-                        new_chat = gr.Button("New chat", elem_id="new-chat")
-                    with gr.Row():
-                        suggestions = [gr.Button(visible=False, size="sm", elem_id=f"suggestion-{i}") for i in range(3)]
-                    backend = gr.HTML(elem_id="backend")
-                with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources = gr.HTML(render_sources(None, 0), elem_id="sources")
-            outputs = [chatbot, turns, answers, question, sources, backend, stop, *suggestions]
-            queue = llm_queue(settings)
-            asking: list[dict[str, Any]] = [
-                send.click(app.chat, [question, chatbot, turns, answers], outputs, api_name="ask", **queue),
-                question.submit(app.chat, [question, chatbot, turns, answers], outputs,
-                                api_visibility="private", **queue)]
-            asking += [button.click(app.chat, [button, chatbot, turns, answers], outputs,
-                                    api_visibility="private", **queue) for button in suggestions]
-            # Cancelling the event closes the answer's generator, which hangs up on the LLM
-            # server (Tutor.stream): generation stops and the model is free for the next one.
-            # The note goes in once the cancel is done: an update the answer sent just before
-            # it would otherwise land after the note and overwrite it.
-            stop.click(None, None, None, cancels=asking, api_visibility="private").then(
-                app.stopped, [chatbot], [chatbot, stop], api_visibility="private")
-            new_chat.click(lambda: ([], [], [], "", render_sources(None, 0), ""),
-                           None, [chatbot, turns, answers, question, sources, backend], api_name="new_chat")
-            chatbot.like(app.feedback, [answers], None)
-
-        with gr.Tab("Interview", id="interview"):
-            app_interview.add_tab(app_interview.InterviewTab(app.interviewer), settings)
-
-        with gr.Tab("Library", id="library"):
-            docs = gr.Dataframe(app.documents(), headers=["title", "document", "chunks", "last ingested"],
-                                interactive=False, elem_id="documents")
-            with gr.Row():
-                upload = gr.File(label=f"Add documents ({', '.join(SUPPORTED_SUFFIXES)}; ≤ {MAX_UPLOAD_MB} MB each)",
-                                 file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="upload")
-                with gr.Column():
-                    ingest_button = gr.Button("Ingest", variant="primary", elem_id="ingest")
-                    # No document chosen until the learner picks one: a default would make
-                    # one click of Remove delete whichever note happened to be first.
-                    remove_choice = gr.Dropdown([r[1] for r in app.documents()], value=None,
-                                                label="Remove a document", elem_id="remove-choice")
-                    remove_button = gr.Button("Remove", variant="stop")
-            library_status = gr.Markdown(elem_id="library-status")
-            ingest_button.click(app.upload, [upload], [library_status, docs, remove_choice], api_name="upload")
-            remove_button.click(app.remove, [remove_choice], [library_status, docs, remove_choice], api_name="remove")
-            # The list as it is now, not as it was when the server started: another window may
-            # have added or removed documents since.
-            demo.load(app.library, None, [docs, remove_choice], api_visibility="private")
-            gr.Markdown("### Retrieval inspector")
-            probe = gr.Textbox(label="Question", elem_id="probe")
-            probe_button = gr.Button("Inspect retrieval", elem_id="inspect")
-            probe_note = gr.Markdown()
-            probe_table = gr.Dataframe(headers=["rank", "section", "document", "bm25", "dense", "fused (RRF)", "rerank"],
-                                       interactive=False, elem_id="probe-table", wrap=True,
-                                       # Long section paths would push the scores off screen.
-                                       column_widths=["6%", "36%", "22%", "9%", "9%", "9%", "9%"])
-            probe_button.click(app.inspect, [probe], [probe_table, probe_note], api_name="inspect")
+        # Who the learner is (tutor.app_memory): the id the browser keeps, and this session's
+        # copy of it once the page has loaded (None: no memory).
+        browser_key = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=SECRET)
+        learner = gr.State(None)
+        memory_status = gr.HTML(elem_id="memory-status", elem_classes="memory-status")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Tutor", id="tutor"):
+                chat = _tutor_tab(app, settings, learner)
+            with gr.Tab("Interview", id="interview"):
+                interview_tab = app_interview.InterviewTab(app.interviewer, app.memory)
+                interview = app_interview.add_tab(interview_tab, settings, learner)
+            with gr.Tab("Review", id="review") as review_block:
+                review = app_review.ReviewTab(app.memory, {
+                    q.id: app.interviewer.titles.get(q.topic, q.topic) for q in app.interviewer.bank})
+                review_outputs = app_review.add_tab(review, review_block, learner)
+            with gr.Tab("Progress", id="progress") as progress_block:
+                readiness = app_readiness.ReadinessTab(app.memory, app.interviewer)
+                readiness_outputs, practise, practise_topic = app_readiness.add_view(readiness, learner)
+                with gr.Accordion("Your progress: name, export, import, delete", open=False,
+                                  elem_id="learner-panel"):
+                    panel = app_learner.LearnerPanel(app.memory)
+                    learner_view = app_learner.add_panel(panel, learner, interview.state,
+                                                        chat.conversation)
+            with gr.Tab("Library", id="library"):
+                _library_tab(app, demo)
         gr.Markdown(f"<small>Retrieval: {app.settings.mode} (`TUTOR_MODE`) · nothing leaves this machine.</small>")
+
+        def show_progress(event: Any) -> Any:
+            """After `event`: the review cards and the readiness as they are now."""
+            return event.then(review.refresh, [learner], review_outputs, **private).then(
+                readiness.refresh, [learner], readiness_outputs, **private)
+
+        visit = demo.load(app.memory.visit, [browser_key], [browser_key, learner, memory_status],
+                          **private)
+        # Asking and starting open once the last chat and interview are back: a question
+        # asked before would race the restore (which would replace the chat it went into).
+        visit.then(app.restore_chat, [learner], chat.outputs, **private).then(
+            interview_tab.resume, [learner, interview.state], interview.outputs, **private).then(
+            lambda: [gr.update(interactive=True)] * 3, None, [*chat.asking, interview.start],
+            **private)
+        visit.then(panel.refresh, [learner], learner_view.refresh, **private)
+        show_progress(visit)
+        for event in [*interview.graded, *learner_view.changed]:
+            show_progress(event)
+        progress_block.select(readiness.refresh, [learner], readiness_outputs, **private)
+        # Opening the tab shows the cards as they are now (an interview may have added some).
+        review_block.select(review.refresh, [learner], review_outputs, **private)
+        practise.click(interview_tab.practise, [practise_topic, interview.state, learner],
+                       [*interview.outputs, tabs, interview.topics], **private)
     demo.queue(default_concurrency_limit=4)
     demo.tutor_app = app  # type: ignore[attr-defined]
     return demo
@@ -348,8 +493,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     demo = build(settings)
     # Start the local model while the page loads, so the first answer does not pay for it.
     threading.Thread(target=_warm_up, args=(demo.tutor_app,), daemon=True).start()  # type: ignore[attr-defined]
-    demo.launch(server_name=host, server_port=port, share=False, show_error=False,
-                max_file_size=f"{MAX_UPLOAD_MB}mb", css=CSS)
+    try:
+        demo.launch(server_name=host, server_port=port, share=False, show_error=False,
+                    max_file_size=f"{MAX_UPLOAD_MB}mb", css=CSS)
+    finally:  # launch returns when the server stops (Ctrl-C)
+        demo.tutor_app.close()  # type: ignore[attr-defined]
 
 
 def _warm_up(app: App) -> None:

@@ -6,6 +6,11 @@ when the learner starts another, or when Gradio drops the session state. Every e
 the whole tab again from that state, so the page and an API client always see the same
 thing. The learner's answers, the LLM's follow-ups and hints and the passages are escaped
 before they are shown.
+
+A learner's interview is also kept in the learner store (`tutor.app_memory`): each graded
+answer and follow-up as it is graded, the session's state after every action
+(`tutor.interview_state`), its end. A page that loads with an unfinished interview takes it
+up where it stopped. Without a learner (an API client) or a store, it runs unsaved.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from typing import Any
 
 import gradio as gr
 
+from tutor.app_memory import Memory
 from tutor.config import Settings
 from tutor.errors import InputError
 from tutor.grading import Grade, PointGrade
 from tutor.interview import LEVELS, Interviewer, LevelChoice, Session, Turn
+from tutor.interview_report import as_prose
+from tutor.interview_state import restore_session, session_state
+from tutor.progress import ProgressStore
 from tutor.ui import error_message, escape_markdown, llm_queue
 
 MAX_QUESTIONS = 10
@@ -56,10 +65,19 @@ class Interview:
     report: Path | None = None
     # One action at a time: a second click must not grade against a half-updated session.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    record: str | None = None  # its id in the learner store, once saved there
+    # The grades already in the store, by (turn index, is it the follow-up's).
+    recorded: set[tuple[int, bool]] = field(default_factory=set)
 
     @property
     def over(self) -> bool:
         return self.report is not None
+
+    def grades(self) -> set[tuple[int, bool]]:
+        """Every grade the session holds, as `recorded` names them."""
+        return {(i, follow_up) for i, turn in enumerate(self.session.turns)
+                for follow_up, grade in ((False, turn.grade), (True, turn.follow_up_grade))
+                if grade is not None}
 
     @property
     def position(self) -> tuple[int, str, bool]:
@@ -144,8 +162,8 @@ def _source(verdict: PointGrade) -> str:
     if source is None:
         return "no passage in the index"
     return (f"<b>{html.escape(source.doc)}</b> › {html.escape(source.section)}"
-            # Passages are Markdown; inside an HTML quote, bold markers would show as `**`.
-            f"<br><small>“{html.escape(source.text.replace('**', ''))}”</small>")
+            # Passages are Markdown: as prose, no table pipes or bold markers show.
+            f"<br><small>“{html.escape(as_prose(source.text))}”</small>")
 
 
 def render_explanation(turn: Turn) -> str:
@@ -165,9 +183,25 @@ def topic_rows(interview: Interview | None) -> list[list[Any]]:
 
 
 def render_report(interview: Interview | None) -> str:
-    if interview is None or not interview.over:
+    """The report once the interview is over; until then, the questions graded so far."""
+    if interview is None:
         return ""
-    return interview.session.report().markdown(quote=escape_markdown)
+    if interview.over:
+        return interview.session.report().markdown(quote=escape_markdown)
+    session = interview.session
+    done = [t for t in session.turns if t.grade is not None]
+    if not done:
+        return ""
+    titles = session.interviewer.titles
+    lines = ["### So far", ""]
+    for i, turn in enumerate(done, 1):
+        follow = turn.follow_up_grade
+        extra = " (skipped)" if turn.grade and "skipped" in turn.grade.flags else ""
+        if follow is not None and "skipped" not in follow.flags:
+            extra += f", follow-up {follow.score}/10"
+        lines.append(f"{i}. {escape_markdown(titles.get(turn.question.topic, turn.question.topic))}"
+                     f": {escape_markdown(turn.question.question)} — {turn.score}/10{extra}")
+    return "\n".join(lines)
 
 
 def shown(interview: Interview | None, *, status: str = "", answer: Any = "") -> tuple[Any, ...]:
@@ -184,30 +218,69 @@ def shown(interview: Interview | None, *, status: str = "", answer: Any = "") ->
 # --------------------------------------------------------------------------------------
 
 Action = Callable[[Session], object]
+Learner = str | None  # the browser session's learner id (tutor.app_memory); None: no memory
 
 
 class InterviewTab:
     """The tab's event handlers. Each returns `shown(...)` for its browser session."""
 
-    def __init__(self, interviewer: Interviewer) -> None:
+    def __init__(self, interviewer: Interviewer, memory: Memory) -> None:
         self.interviewer = interviewer
+        self.memory = memory
         self.max_answer_chars = interviewer.settings.grade_max_answer_chars
+        self.default_n = min(interviewer.settings.interview_questions, MAX_QUESTIONS)
 
     def topics(self) -> list[str]:
         return sorted({q.topic for q in self.interviewer.bank})
 
     def start(self, topics: list[str] | None, level: LevelChoice, n: float,
-              interview: Interview | None) -> tuple[Any, ...]:
+              interview: Interview | None, learner: Learner = None) -> tuple[Any, ...]:
         try:
             session = Session(self.interviewer, topics=topics or (), level=level, n=int(n))
             session.next_question()
         except Exception as exc:
             return shown(interview, status=error_message(exc, "starting the interview"),
                          answer=gr.update())
+        ended = self._abandon(interview, learner)
         close(interview)
-        return shown(Interview(session))
+        started = Interview(session)
+        return shown(started, status=self._remember(started, learner) or ended)
 
-    def answer(self, text: str | None, interview: Interview | None) -> tuple[Any, ...]:
+    def practise(self, topic: str | None, interview: Interview | None, learner: Learner
+                 ) -> tuple[Any, ...]:
+        """"Practise next" (the Progress tab): a new interview on that topic, shown in this
+        tab with the topic chosen."""
+        view = self.start([topic] if topic else None, "mixed", self.default_n, interview, learner)
+        return (*view, gr.Tabs(selected="interview"), gr.update(value=[topic] if topic else []))
+
+    def resume(self, learner: Learner, interview: Interview | None) -> tuple[Any, ...]:
+        """On page load: the learner's unfinished interview, where it stopped."""
+        if interview is not None or learner is None:  # this session already shows one
+            return shown(interview, answer=gr.update())
+        record, problem = self.memory.use("reading your interview",
+                                          lambda s: s.unfinished_interview(learner))
+        if record is None:
+            return shown(None, status=problem)
+        try:
+            session, notes = restore_session(self.interviewer, record.state)
+        except Exception as exc:
+            # Ended, so that it is not offered again at every visit.
+            self.memory.use("closing your interview",
+                            lambda s: s.finish_interview(learner, record.id))
+            return shown(None, status=error_message(exc, "resuming your interview"))
+        resumed = Interview(session, record=record.id)
+        resumed.recorded = resumed.grades()  # what it holds came from the store
+        answered = sum(t.grade is not None for t in session.turns)
+        status = (f"Welcome back: your interview of {record.started_at:%d %b, %H:%M} UTC is "
+                  f"restored, {answered} of {session.n} question(s) answered. Go on, or press "
+                  "<b>Start</b> for a new one.")
+        if _asked_all(session):  # it was saved after its last answer, but did not end
+            _end(resumed)
+            status = self._remember(resumed, learner) or "Your last interview is over: its report is below."
+        return shown(resumed, status=" ".join([status, *map(html.escape, notes)]))
+
+    def answer(self, text: str | None, interview: Interview | None, learner: Learner = None
+               ) -> tuple[Any, ...]:
         text = text or ""
 
         def submit(session: Session) -> None:
@@ -218,33 +291,33 @@ class InterviewTab:
                                  f"{self.max_answer_chars:,} (a spoken answer is a few sentences).")
             session.submit(text)
 
-        return self._act(interview, submit, "grading your answer", needs_question=True)
+        return self._act(interview, learner, submit, "grading your answer", needs_question=True)
 
-    def hint(self, interview: Interview | None) -> tuple[Any, ...]:
-        return self._act(interview, Session.hint, "writing a hint", needs_question=True)
+    def hint(self, interview: Interview | None, learner: Learner = None) -> tuple[Any, ...]:
+        return self._act(interview, learner, Session.hint, "writing a hint", needs_question=True)
 
-    def skip(self, interview: Interview | None) -> tuple[Any, ...]:
-        return self._act(interview, Session.skip, "skipping", needs_question=True)
+    def skip(self, interview: Interview | None, learner: Learner = None) -> tuple[Any, ...]:
+        return self._act(interview, learner, Session.skip, "skipping", needs_question=True)
 
-    def explain(self, interview: Interview | None) -> tuple[Any, ...]:
-        return self._act(interview, Session.explained, "explaining", needs_question=True)
+    def explain(self, interview: Interview | None, learner: Learner = None) -> tuple[Any, ...]:
+        return self._act(interview, learner, Session.explained, "explaining", needs_question=True)
 
-    def next(self, interview: Interview | None) -> tuple[Any, ...]:
+    def next(self, interview: Interview | None, learner: Learner = None) -> tuple[Any, ...]:
         def advance(session: Session) -> None:
             if session.current is not None:
                 raise InputError("Answer this question first, or press Skip.")
             session.next_question()
 
-        return self._act(interview, advance, "choosing the next question")
+        return self._act(interview, learner, advance, "choosing the next question")
 
-    def finish(self, interview: Interview | None) -> tuple[Any, ...]:
-        return self._act(interview, lambda s: None, "writing the report", finish=True)
+    def finish(self, interview: Interview | None, learner: Learner = None) -> tuple[Any, ...]:
+        return self._act(interview, learner, lambda s: None, "writing the report", finish=True)
 
-    def _act(self, interview: Interview | None, action: Action, doing: str, *,
+    def _act(self, interview: Interview | None, learner: Learner, action: Action, doing: str, *,
              needs_question: bool = False, finish: bool = False) -> tuple[Any, ...]:
         """Run `action` on the session; a failure becomes one line, and the answer box keeps
         what the learner typed. The interview ends (report written, session closed) on
-        Finish or after the last question."""
+        Finish or after the last question. Then the learner store catches up."""
         if interview is None:
             return shown(None, status="Press <b>Start</b> to begin an interview.",
                          answer=gr.update())
@@ -262,7 +335,44 @@ class InterviewTab:
                     _end(interview)
             except Exception as exc:
                 return shown(interview, status=error_message(exc, doing), answer=gr.update())
-            return shown(interview, answer="" if interview.position != before else gr.update())
+            return shown(interview, status=self._remember(interview, learner),
+                         answer="" if interview.position != before else gr.update())
+
+    def _remember(self, interview: Interview, learner: Learner) -> str:
+        """Bring the store up to date with the interview: its record, the grades not yet
+        stored (review cards follow from them), the state to resume from, its end. Returns
+        "" or the line saying what could not be saved; what failed is tried again after the
+        next action."""
+        if learner is None:
+            return ""
+        session = interview.session
+
+        def save(store: ProgressStore) -> None:
+            if interview.record is None:
+                interview.record = store.start_interview(learner, session.topics,
+                                                         session_state(session)).id
+            for i, turn in enumerate(session.turns):
+                for follow_up, text, grade in ((False, turn.answer, turn.grade),
+                                               (True, turn.follow_up_answer, turn.follow_up_grade)):
+                    if grade is not None and (i, follow_up) not in interview.recorded:
+                        # A skipped answer is stored as "": its points count as missed.
+                        store.record_answer(learner, interview.record, turn.question, text or "",
+                                            grade, follow_up=follow_up)
+                        interview.recorded.add((i, follow_up))
+            store.save_interview_state(learner, interview.record, session_state(session))
+            if interview.over:
+                store.finish_interview(learner, interview.record)
+
+        return self.memory.use("saving your interview", save)[1]
+
+    def _abandon(self, interview: Interview | None, learner: Learner) -> str:
+        """A new interview replaces this one: it ends in the store too, so that the next
+        visit does not offer to resume it."""
+        if learner is None or interview is None or interview.over or interview.record is None:
+            return ""
+        record = interview.record
+        return self.memory.use("closing your last interview",
+                               lambda s: s.finish_interview(learner, record))[1]
 
 
 def _end(interview: Interview) -> None:
@@ -284,16 +394,29 @@ def _asked_all(session: Session) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def add_tab(tab: InterviewTab, settings: Settings) -> None:
+@dataclass(frozen=True, slots=True)
+class InterviewView:
+    """What the rest of the page wires to: the state, every output (`shown`'s order), the
+    topic chooser, and the events after which the learner's progress has changed."""
+
+    state: gr.State
+    outputs: list[Any]
+    topics: gr.Dropdown
+    start: gr.Button  # closed until the page has loaded (`tutor.app.build`)
+    graded: list[Any]
+
+
+def add_tab(tab: InterviewTab, settings: Settings, learner: gr.State) -> InterviewView:
     """The tab's components and events; call inside `gr.Tab`."""
     state = gr.State(None, time_to_live=IDLE_TTL_S, delete_callback=close)
     with gr.Row():
         topics = gr.Dropdown(tab.topics(), multiselect=True, label="Topics (none = all)",
                              elem_id="iv-topics", scale=3)
         level = gr.Radio(list(LEVELS), value="mixed", label="Level", elem_id="iv-level", scale=2)
-        n = gr.Slider(1, MAX_QUESTIONS, value=min(settings.interview_questions, MAX_QUESTIONS),
-                      step=1, label="Questions", elem_id="iv-n", scale=2)
-        start = gr.Button("Start", variant="primary", elem_id="iv-start", scale=1)
+        n = gr.Slider(1, MAX_QUESTIONS, value=tab.default_n, step=1, label="Questions",
+                      elem_id="iv-n", scale=2)
+        start = gr.Button("Start", variant="primary", elem_id="iv-start", scale=1,
+                          interactive=False)
     with gr.Row():
         with gr.Column(scale=3):
             question = gr.HTML(INTRO, elem_id="iv-question")
@@ -316,14 +439,20 @@ def add_tab(tab: InterviewTab, settings: Settings) -> None:
             download = gr.DownloadButton("Download report (.md)", visible=False,
                                          elem_id="iv-download")
     outputs = [state, question, answer, status, feedback, scores, report, download]
-    start.click(tab.start, [topics, level, n, state], outputs, api_name="interview_start")
+    # The learner (a gr.State) is no parameter of the API: an API client has none.
+    graded = [start.click(tab.start, [topics, level, n, state, learner], outputs,
+                          api_name="interview_start")]
     # Grading may ask the LLM (and a follow-up is written by it): these wait their turn with
     # the Tutor tab's answers (ui.llm_queue).
-    submit.click(tab.answer, [answer, state], outputs, api_name="interview_answer", **llm_queue(settings))
-    hint.click(tab.hint, [state], outputs, api_name="interview_hint", **llm_queue(settings))
+    graded.append(submit.click(tab.answer, [answer, state, learner], outputs,
+                               api_name="interview_answer", **llm_queue(settings)))
+    hint.click(tab.hint, [state, learner], outputs, api_name="interview_hint", **llm_queue(settings))
     for button, handler, name in (
                                   (skip, tab.skip, "interview_skip"),
                                   (explain, tab.explain, "interview_explain"),
                                   (next_question, tab.next, "interview_next"),
                                   (finish, tab.finish, "interview_report")):
-        button.click(handler, [state], outputs, api_name=name)
+        event = button.click(handler, [state, learner], outputs, api_name=name)
+        if button is not next_question:
+            graded.append(event)
+    return InterviewView(state, outputs, topics, start, graded)

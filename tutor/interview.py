@@ -1,11 +1,12 @@
-"""The mock interview: choosing questions, follow-ups, hints, and the session report.
+"""The mock interview: choosing questions, follow-ups and hints, and scoring the session.
 
 A `Session` asks bank questions by topic and level, never the same one twice, and leans
 toward the learner's weak topics as it goes on. Each answer is graded key point by key point
 (`tutor.grading`); when something was missed or wrong, one follow-up question aims at the
 most important such point and is graded the same way. The learner can ask for a hint (from
 the source, without the answer), skip, or have the tutor explain (its cited answer). The
-report scores each topic, weakest first, with the passages to read next.
+session's report (`tutor.interview_report`) scores each topic, weakest first, with the
+passages to read next.
 
 The terminal loop lives in `tutor.cli`; everything it needs is here, so it stays thin and
 the session itself is what the tests drive.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,7 +28,8 @@ from rapidfuzz import fuzz
 from tutor.config import Settings
 from tutor.errors import InputError, LLMError, TutorError
 from tutor.grading import FollowUp, Grade, GradeMethod, Grader, Source
-from tutor.knowledge import Level, Question, load_questions
+from tutor.interview_report import Report, TopicScore
+from tutor.knowledge import Level, Question, load_questions, topic_titles
 from tutor.llm import LLM, EmbeddedLLM, Message, get_llm, prompt_messages
 from tutor.prompts import load_prompt
 
@@ -99,6 +101,11 @@ class Interviewer:
     @cached_property
     def bank(self) -> list[Question]:
         return load_questions(self.settings.corpus_dir)
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        """Topic id -> the name a learner reads (the note's title)."""
+        return topic_titles(self.settings.corpus_dir)
 
     @cached_property
     def tutor(self) -> Tutor:
@@ -214,6 +221,8 @@ class Session:
         while the learner reads and types, so grading does not wait for them."""
         self.interviewer = interviewer
         self.pool = choose_bank(interviewer.bank, topics, level)
+        self.topics = tuple(topics)  # as chosen (none = all): what a resumed session needs
+        self.level = level
         wanted = interviewer.settings.interview_questions if n is None else n
         if wanted < 1:
             raise InputError("An interview needs at least one question: use --n 1 or more.")
@@ -224,7 +233,8 @@ class Session:
         self._random = random.Random(seed)
         self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interview")
         self._sources: Future[list[Source | None]] | None = None
-        self._last_answer: str | None = None
+        # The learner's latest non-empty answer: the next one repeating it earns nothing.
+        self.last_answer: str | None = None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -318,6 +328,17 @@ class Session:
                 return self._random.choice(at_level)
         return self._random.choice(list(candidates))
 
+    def resume(self, turns: Sequence[Turn], stage: Stage, last_answer: str | None) -> None:
+        """Take up a saved session where it stopped (`tutor.interview_state` restores the
+        turns): the question waiting for an answer, if any, is prepared again."""
+        self.turns = list(turns)
+        current = self.current
+        follow_up = current is not None and current.grade is not None and current.grade.follow_up
+        self.stage = stage if stage == "answer" or follow_up else "answer"
+        self.last_answer = last_answer
+        if current is not None and self._background:
+            self._sources = self._prefetch.submit(self._prepare, current.question)
+
     def _prepare(self, question: Question) -> list[Source | None]:
         """While the learner types: retrieve the question's sources, start the LLM."""
         sources = self.interviewer.grader.sources(question)
@@ -341,7 +362,7 @@ class Session:
         self._wait_prepared()
         grader = self.interviewer.grader
         if self.stage == "answer":
-            grade = grader.grade(turn.question, answer, previous_answer=self._last_answer)
+            grade = grader.grade(turn.question, answer, previous_answer=self.last_answer)
             grade.follow_up = self.interviewer.follow_up(turn.question, grade)
             turn.answer, turn.grade = answer, grade
             self.stage = "follow-up" if grade.follow_up else "answer"
@@ -353,7 +374,7 @@ class Session:
             turn.follow_up_answer, turn.follow_up_grade = answer, grade
             self.stage = "answer"
         if answer.strip():
-            self._last_answer = answer
+            self.last_answer = answer
         return grade
 
     def hint(self) -> Hint:
@@ -405,60 +426,4 @@ class Session:
         topics.sort(key=lambda t: (t.score, t.topic))
         method = graded[0].grade.method if graded and graded[0].grade else (
             self.interviewer.grader.method)
-        return Report(tuple(topics), tuple(graded), method)
-
-
-def _verbatim(text: str) -> str:
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class TopicScore:
-    topic: str
-    score: float  # mean of the topic's question scores
-    questions: tuple[str, ...]
-    read: tuple[Source, ...]  # passages behind the points still missed, one per section
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    topics: tuple[TopicScore, ...]  # weakest first
-    turns: tuple[Turn, ...]
-    method: str
-
-    @property
-    def score(self) -> float:
-        scores = [t.score for t in self.turns]
-        return round(sum(scores) / len(scores), 1) if scores else 0.0
-
-    def markdown(self, quote: Callable[[str], str] = _verbatim) -> str:
-        """The report as Markdown. `quote` is applied to every text from the bank or the index
-        (the app passes an escaper, so a passage's own markup is shown, not rendered)."""
-        lines = ["# Mock interview report", ""]
-        if not self.turns:
-            return "\n".join([*lines, "No question was answered."])
-        lines += [f"{len(self.turns)} question(s), overall {self.score}/10; graded by "
-                  f"`{self.method}`.", "", "| Topic | Score | Questions |", "|---|---:|---:|"]
-        lines += [f"| {quote(t.topic)} | {t.score}/10 | {len(t.questions)} |" for t in self.topics]
-        by_id = {turn.question.id: turn for turn in self.turns}
-        for topic in self.topics:
-            lines += ["", f"## {quote(topic.topic)}: {topic.score}/10", ""]
-            for qid in topic.questions:
-                turn = by_id[qid]
-                extra = " (skipped)" if turn.grade and "skipped" in turn.grade.flags else ""
-                if turn.follow_up_grade is not None and "skipped" not in turn.follow_up_grade.flags:
-                    extra += f", follow-up {turn.follow_up_grade.score}/10"
-                lines.append(f"- **{quote(qid)}** {quote(turn.question.question)} — "
-                             f"{turn.score}/10{extra}")
-            if topic.read:
-                lines += ["", "Read next:"]
-                # Plain "file › section", not a link: document ids are relative to whatever
-                # folder was ingested, so a link would open nothing in the browser or the file.
-                lines += [f"- {quote(s.doc)} › {quote(s.section)}: “{quote(_short(s.text))}”"
-                          for s in topic.read]
-        return "\n".join(lines) + "\n"
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+        return Report(tuple(topics), tuple(graded), method, self.interviewer.titles)

@@ -55,6 +55,11 @@ def new_learner_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def is_learner_id(text: str) -> bool:
+    """Whether `text` can be a learner id (what a browser sends back is not trusted)."""
+    return bool(_LEARNER_ID.fullmatch(text))  # match() would let a trailing newline in
+
+
 @dataclass(frozen=True, slots=True)
 class Learner:
     id: str
@@ -430,5 +435,5 @@ def _exported_id(data: Mapping[str, Any]) -> str:
 
 
 def _check(learner: str) -> None:
-    if not isinstance(learner, str) or not _LEARNER_ID.match(learner):
+    if not isinstance(learner, str) or not is_learner_id(learner):
         raise InputError(f"{learner!r} is not a learner id: use 1-64 letters, digits, '-' or '_'.")

@@ -154,6 +154,9 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
+        # Only a lock held too long is "busy": a read-only file fails here too, and says so.
+        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise _unwritable(exc) from exc
         raise ProgressStoreError(
             f"The learner store is busy: another process held it for over "
             f"{BUSY_TIMEOUT_MS // 1000} s ({exc}); try again.") from exc
@@ -164,10 +167,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:  # SQLite rolls back on its own after some errors (disk full)
             conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError):  # full disk, read-only file, I/O error
-            raise ProgressStoreError(
-                f"Could not write the learner store ({exc}): free some disk space, or make "
-                "the data dir writable; nothing of this change was saved.") from exc
+            raise _unwritable(exc) from exc
         raise
+
+
+def _unwritable(exc: sqlite3.OperationalError) -> ProgressStoreError:
+    return ProgressStoreError(
+        f"Could not write the learner store ({exc}): free some disk space, or make the data "
+        "dir writable; nothing of this change was saved.")
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -84,7 +84,7 @@ class Readiness:
             covered = f"{t.answered}/{t.points} ({t.coverage:.0%})"
             mastery = "–" if t.mastery is None else f"{t.mastery:.2f}"
             lines.append(f"{t.title:<{width}}  {covered:<13}  {mastery:>7}  {t.readiness:>9.2f}  "
-                         f"{_ago(t.recency_days):<13}  {t.due_cards:>3}")
+                         f"{ago(t.recency_days):<13}  {t.due_cards:>3}")
         lines.append("")
         lines.append(f"Cards due for review: {self.due}" + (" (run `tutor review`)" if self.due else ""))
         if self.practise_next:
@@ -92,7 +92,8 @@ class Readiness:
         return "\n".join(lines)
 
 
-def _ago(days: float | None) -> str:
+def ago(days: float | None) -> str:
+    """A topic's recency as a learner reads it: "never", "today", "3 day(s) ago"."""
     if days is None:
         return "never"
     return "today" if days < 1 else f"{int(days)} day(s) ago"

@@ -65,7 +65,10 @@ def test_interview_round_over_the_api(app: RunningApp) -> None:
     assert all(html.escape(p.point) in view["feedback"] for p in second.key_points)
 
     # The second question was the last: the interview ended and wrote its report.
-    assert view["report"].startswith("# Mock interview report") and "rag\\-" in view["report"]
+    # Shown escaped, topics by name, no internal question ids.
+    assert view["report"].startswith("# Mock interview report")
+    assert "## Retrieval\\-augmented generation: " in view["report"]
+    assert "rag\\-0" not in view["report"] and "rag-0" not in view["report"]
     report = Path(view["download"]["value"])
     assert report.name.endswith(".md") and view["download"]["visible"] is True
     assert report.read_text(encoding="utf-8").startswith("# Mock interview report\n\n2 question(s)")
