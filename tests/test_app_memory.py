@@ -129,3 +129,12 @@ def test_review_and_the_panel_work_and_fail_softly(memory: Memory, tmp_path: Pat
     assert panel.rename("Ada", learner).startswith("⚠ Could not write the learner store")
     (tmp_path / "not.json").write_text("{ not json")
     assert "not a progress export (not JSON" in panel.import_(str(tmp_path / "not.json"), learner)
+
+
+def test_the_footer_says_where_a_learners_words_go() -> None:
+    from tutor.app import footer
+
+    local = footer(Settings(llm_base_url=None))
+    assert "leaves" in local and "TUTOR_MODE" not in local and "hybrid" not in local
+    served = footer(Settings(llm_base_url="https://api.example.com/v1"))
+    assert "sent to the model at api.example.com" in served

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gradio as gr
 
@@ -349,6 +350,16 @@ def _fmt(value: float | None) -> str:
 _READING = "_Reading the passages on the right…_"
 
 
+def footer(settings: Settings) -> str:
+    """Where a learner's words go, in plain words (the retrieval mode and model names are in
+    the Library tab's inspector and the answer's own line, not jargon under every page)."""
+    if not settings.llm_base_url:
+        return "Answers come from the notes in the Library. The model runs on this machine: nothing you type leaves it."
+    host = urlsplit(settings.llm_base_url).hostname or settings.llm_base_url
+    return (f"Answers come from the notes in the Library. Your questions and the passages "
+            f"they need are sent to the model at {host}.")
+
+
 @dataclass(frozen=True, slots=True)
 class ChatView:
     outputs: list[Any]  # `App.new_chat`'s and `App.restore_chat`'s
@@ -460,7 +471,7 @@ def build(settings: Settings) -> gr.Blocks:
                                                         chat.conversation)
             with gr.Tab("Library", id="library"):
                 _library_tab(app, demo)
-        gr.Markdown(f"<small>Retrieval: {app.settings.mode} (`TUTOR_MODE`) · nothing leaves this machine.</small>")
+        gr.Markdown(f"<small>{html.escape(footer(app.settings))}</small>", elem_id="footer")
 
         def show_progress(event: Any) -> Any:
             """After `event`: the review cards and the readiness as they are now."""

@@ -111,8 +111,9 @@ def render_question(interview: Interview | None) -> str:
         return (f"<p>Question {len(session.turns)}/{session.n} done. Press <b>Next question</b>, "
                 "or <b>Finish</b> for your report.</p>")
     q = turn.question
+    topic = session.interviewer.titles.get(q.topic, q.topic)
     header = (f"<div class='iv-header'>Question {len(session.turns)}/{session.n} · "
-              f"{html.escape(q.topic)} · {q.level}</div>")
+              f"{html.escape(topic)} · {q.level}</div>")
     if session.stage == "follow-up":
         asked = (f"<p><small>{html.escape(q.question)}</small></p>"
                  f"<p class='iv-asked'>Follow-up: {html.escape(session.asked)}</p>")
@@ -178,7 +179,8 @@ def render_explanation(turn: Turn) -> str:
 def topic_rows(interview: Interview | None) -> list[list[Any]]:
     if interview is None:
         return []
-    return [[topic, round(sum(scores) / len(scores), 1), len(scores)]
+    titles = interview.session.interviewer.titles
+    return [[titles.get(topic, topic), round(sum(scores) / len(scores), 1), len(scores)]
             for topic, scores in sorted(interview.session.topic_scores().items())]
 
 
@@ -230,8 +232,10 @@ class InterviewTab:
         self.max_answer_chars = interviewer.settings.grade_max_answer_chars
         self.default_n = min(interviewer.settings.interview_questions, MAX_QUESTIONS)
 
-    def topics(self) -> list[str]:
-        return sorted({q.topic for q in self.interviewer.bank})
+    def topics(self) -> list[tuple[str, str]]:
+        """The topic chooser's (name shown, id sent) pairs: the API takes topic ids."""
+        titles = self.interviewer.titles
+        return sorted((titles.get(t, t), t) for t in {q.topic for q in self.interviewer.bank})
 
     def start(self, topics: list[str] | None, level: LevelChoice, n: float,
               interview: Interview | None, learner: Learner = None) -> tuple[Any, ...]:

@@ -12,11 +12,14 @@ import pytest
 from gradio_client import Client
 
 from e2e.apprunner import REPO, RunningApp
-from tutor.knowledge import Question, load_questions
+from tutor.knowledge import Question, load_questions, topic_titles
 
 pytestmark = pytest.mark.e2e
 SHOTS = REPO / "docs" / "screenshots"
 BANK = load_questions(REPO / "corpus")
+# What a learner reads for a topic (the API still takes its id, "rag").
+TITLES = topic_titles(REPO / "corpus")
+RAG = TITLES["rag"]
 OUTPUTS = ("question", "answer", "status", "feedback", "scores", "report", "download")
 UNCHANGED = {"__type__": "update"}  # what the API returns for a box left as the learner typed it
 RAG_ANSWER = ("RAG retrieves passages from an index at query time and puts them in the prompt. "
@@ -36,7 +39,7 @@ def asked(question_html: str) -> Question:
 def test_interview_round_over_the_api(app: RunningApp) -> None:
     client = Client(app.url, verbose=False)
     view = call(client, ["rag"], "mixed", 2, api="start")
-    assert "Question 1/2 · rag" in view["question"] and view["status"] == ""
+    assert f"Question 1/2 · {RAG}" in view["question"] and view["status"] == ""
     question = asked(view["question"])
 
     view = call(client, RAG_ANSWER, api="answer")
@@ -49,7 +52,7 @@ def test_interview_round_over_the_api(app: RunningApp) -> None:
         assert f"iv-{verdict}'>{verdict}</span>" in feedback
     assert "“RAG retrieves passages from an index" in feedback  # the learner's sentence
     assert feedback.count("<b>notes/rag.md</b> ›") == len(question.key_points)  # each point's source
-    assert view["scores"]["data"] == [["rag", score, 1]]
+    assert view["scores"]["data"] == [[RAG, score, 1]]
     assert "Follow-up: " in view["question"]
 
     view = call(client, api="hint")
@@ -57,7 +60,7 @@ def test_interview_round_over_the_api(app: RunningApp) -> None:
     view = call(client, api="skip")  # the follow-up
     assert "Follow-up: skipped" in view["feedback"] and "Next question" in view["question"]
     view = call(client, api="next")
-    assert "Question 2/2 · rag" in view["question"] and view["feedback"] == ""
+    assert f"Question 2/2 · {RAG}" in view["question"] and view["feedback"] == ""
     second = asked(view["question"])
     view = call(client, api="explain")
     assert "<h3>Model answer</h3>" in view["feedback"]
@@ -92,9 +95,9 @@ def test_each_browser_session_has_its_own_interview(app: RunningApp) -> None:
     first, second = Client(app.url, verbose=False), Client(app.url, verbose=False)
     call(first, ["rag"], "fundamental", 1, api="start")
     view = call(second, ["prompting"], "fundamental", 1, api="start")
-    assert "· prompting ·" in view["question"]
+    assert f"· {TITLES['prompting']} ·" in view["question"]
     view = call(first, RAG_ANSWER, api="answer")
-    assert [row[0] for row in view["scores"]["data"]] == ["rag"]
+    assert [row[0] for row in view["scores"]["data"]] == [RAG]
     view = call(second, api="report")  # nothing answered there
     assert "No question was answered." in view["report"]
 
@@ -117,7 +120,7 @@ def test_interview_in_a_real_browser(app: RunningApp, browser: object) -> None:
     page.goto(app.url, wait_until="load")
     page.get_by_role("tab", name="Interview").click()
     page.locator("#iv-topics input").click()
-    page.get_by_role("option", name="rag", exact=True).click()
+    page.get_by_role("option", name=RAG, exact=True).click()
     page.locator("#iv-start").click()
     page.locator("#iv-question .iv-asked").wait_for(timeout=60_000)
 
@@ -128,7 +131,7 @@ def test_interview_in_a_real_browser(app: RunningApp, browser: object) -> None:
     page.locator("#iv-feedback table.iv-verdicts").wait_for(timeout=60_000)
     assert "/10" in page.locator("#iv-feedback h3").first.inner_text()
     assert page.locator("#iv-feedback .iv-verdict").count() >= 3
-    assert "rag" in page.locator("#iv-scores").inner_text()
+    assert RAG in page.locator("#iv-scores").inner_text()
     page.locator("#iv-hint").click()
     page.locator("#iv-question .iv-hint").wait_for(timeout=60_000)
     SHOTS.mkdir(parents=True, exist_ok=True)
