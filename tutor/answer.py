@@ -28,6 +28,7 @@ from tutor.config import Settings
 from tutor.excerpts import excerpts
 from tutor.guard import leaks_prompt, strip_overrides
 from tutor.index import Index, open_index
+from tutor.knowledge import Question
 from tutor.llm import LLM, Message, get_llm, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.records import Hit
@@ -200,7 +201,7 @@ class Tutor:
             citations=checked.citations, contexts=list(contexts),
             unsupported_sentences=checked.unsupported, refused=False, backend=self.llm.name,
             timings_ms=timings, dropped_citations=parsed.dropped,
-            suggestions=self.suggestions(standalone), corrected_sentences=checked.corrected,
+            suggestions=self.suggestions(standalone, contexts), corrected_sentences=checked.corrected,
         ))
 
     # -- steps --------------------------------------------------------------------------
@@ -307,27 +308,35 @@ class Tutor:
 
     # -- follow-up suggestions ------------------------------------------------------------
     @cached_property
-    def _bank(self) -> tuple[list[str], Any]:
+    def _bank(self) -> tuple[list[Question], Any]:
         from tutor.knowledge import load_questions
         from tutor.models import load_embedder
 
-        questions = [q.question for q in load_questions(self.settings.corpus_dir)]
+        questions = load_questions(self.settings.corpus_dir)
         vectors = load_embedder(self.settings).encode(
-            questions, normalize_embeddings=True, show_progress_bar=False) if questions else None
+            [q.question for q in questions], normalize_embeddings=True,
+            show_progress_bar=False) if questions else None
         return questions, vectors
 
-    def suggestions(self, question: str, n: int = 3) -> list[str]:
-        """Three follow-ups from the interview bank, nearest to what was just asked: every
-        suggestion is one the notes can answer (an LLM would invent some)."""
+    def suggestions(self, question: str, contexts: Sequence[Hit], n: int = 3) -> list[str]:
+        """Up to three follow-ups from the interview bank about the sections the answer was
+        read from, nearest to what was asked first: every one is a question the notes answer
+        and on the learner's subject. Nearest by cosine alone suggested unrelated questions
+        whenever the bank had none close ("what does the clipping epsilon in PPO do?" got
+        CLIP's training and lost-in-the-middle at cosine 0.34 and 0.25)."""
         from tutor.models import embed
 
         questions, vectors = self._bank
-        if vectors is None:
+        if vectors is None or not contexts:
             return []
+        read = [(h.chunk.doc, h.chunk.section) for h in contexts]
+        about = [i for i, q in enumerate(questions)
+                 if any(p.source.names(doc, section) for p in q.key_points for doc, section in read)]
         query = embed(self.settings, [question])[0]
-        ranked = sorted(range(len(questions)), key=lambda i: -float(vectors[i] @ query))
+        about.sort(key=lambda i: -float(vectors[i] @ query))
         same = question.strip().lower()
-        return [questions[i] for i in ranked if questions[i].strip().lower() != same][:n]
+        return [questions[i].question for i in about
+                if questions[i].question.strip().lower() != same][:n]
 
 
 @dataclass(slots=True)

@@ -556,9 +556,7 @@ class Grader:
             return None
 
         def in_bank(hit: Any) -> bool:
-            doc = hit.chunk.doc
-            cited = doc == point.source.file or doc.endswith("/" + point.source.file)
-            return cited and hit.chunk.section.split(" > ")[-1] == point.source.section
+            return point.source.names(hit.chunk.doc, hit.chunk.section)
 
         best = next((h for h in hits if in_bank(h)), hits[0])
         text = best.chunk.text

@@ -30,6 +30,12 @@ class SourceRef(BaseModel):
     file: str
     section: str
 
+    def names(self, doc: str, section: str) -> bool:
+        """Whether an indexed chunk's `doc` and `section` path ("Title > Heading") are this
+        note section (a chunk's doc carries the folder it was ingested from)."""
+        return (doc == self.file or doc.endswith("/" + self.file)) and \
+            section.split(" > ")[-1] == self.section
+
 
 class KeyPoint(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
