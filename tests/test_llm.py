@@ -19,7 +19,7 @@ import httpx
 import pytest
 from servers import Reply, Scripted, completion_body, json_reply
 
-import tutor.llm as llm_module
+import tutor.llm.bundle as llm_module
 from tutor.config import Settings
 from tutor.errors import LLMError, ModelError
 from tutor.llm import (
