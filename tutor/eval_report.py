@@ -16,8 +16,19 @@ from tutor.eval_gate import (
     load_thresholds,
     render_regressions,
 )
-from tutor.eval_metrics import RESAMPLES
-from tutor.evaluate import BASELINE, RESULTS_DIR, CaseResult, Metric, Run, Summary, load_run
+from tutor.eval_metrics import RESAMPLES, summarize
+from tutor.evaluate import (
+    BASELINE,
+    GOLD_SETS,
+    RESULTS_DIR,
+    CaseResult,
+    Metric,
+    Run,
+    Summary,
+    case_split,
+    load_run,
+)
+from tutor.gold import LAST_PRE_SPLIT_ID, load_gold
 
 _SHOWN = ("hit_at_1", "hit_at_5", "mrr_at_10", "precision_at_5", "recall_at_10")
 _HEADERS = ("hit@1", "hit@5", "MRR@10", "P@5", "R@10")
@@ -210,19 +221,51 @@ def console_summary(summary: Summary) -> str:
     return "\n".join(lines + ["", _judge_line(summary).replace("**", "")])
 
 
-def readme_table(summary: Summary, thresholds: Thresholds | None) -> str:
-    """The README's evaluation section body, from the committed baseline's summary."""
+def split_metrics(run: Run) -> dict[str, dict[str, Metric]]:
+    """The run's metrics recomputed on each part of its gold set's split (eval/README.md): the
+    test split, the part of it written after the split was made (the cleanest held-out
+    estimate), and dev. A set without splits (source-pages) has no parts."""
+    gold = load_gold(GOLD_SETS[run.summary.gold_set].file)
+    split = {c.id: case_split(c) for c in gold}
+    late = {c.id for c in gold if c.split == "test" and c.id > LAST_PRE_SPLIT_ID}  # ids are g-NNN
+    parts = {"test": lambda c: split.get(c.id) == "test",
+             "test, written after the split": lambda c: c.id in late,
+             "dev": lambda c: split.get(c.id) == "dev"}
+    seed = int(run.config.get("options", {}).get("seed", 13))
+    out = {}
+    for name, keep in parts.items():
+        cases = [c for c in run.cases if keep(c)]
+        if cases and len(cases) < len(run.cases):
+            out[name] = {m.name: m for m in summarize(cases, seed)}
+    return out
+
+
+def _cell(metric: Metric | None) -> str:
+    if metric is None or metric.value is None:
+        return "—"
+    interval = _interval(metric)
+    return f"{metric.value:.3f}{f' ({interval})' if interval else ''}, n {metric.n}"
+
+
+def readme_table(run: Run, thresholds: Thresholds | None) -> str:
+    """The README's evaluation section body, from the committed baseline: every metric on the
+    test split first (the headline: nothing was tuned on it), then its post-split part, dev and
+    the whole set, each with its 95 % interval and n."""
+    summary = run.summary
     gates = {} if thresholds is None else {**thresholds.gates, **thresholds.judged.get(summary.judge_id or "", {})}
+    parts = split_metrics(run)
+    headers = [*parts, "whole set"]
     lines = [
         f"Baseline `{(RESULTS_DIR / BASELINE).relative_to(RESULTS_DIR.parents[1])}/` (run {summary.started}; "
         f"{summary.cases} gold cases, mode {summary.mode}, {len(summary.llm_cases)} answered by the LLM; "
-        f"judge: {summary.judge_name or 'none'}). Generated from its `summary.json`.", "",
-        "| metric | baseline | 95 % interval | n | CI minimum |", "|---|---|---|---|---|",
+        f"judge: {summary.judge_name or 'none'}). Generated from its `summary.json` and `per_case.jsonl`: "
+        "each cell is the value (95 % bootstrap interval), n. The CI gate holds the whole set.", "",
+        f"| metric | {' | '.join(headers)} | CI minimum |", "|---" * (len(headers) + 2) + "|",
     ]
     for m in summary.metrics:
         gate = gates.get(m.name)
-        lines.append(f"| `{m.name}` | {_value(m)} | {_interval(m)} | {m.count()} | "
-                     f"{'' if gate is None else _limits(gate)} |")
+        cells = [_cell(part.get(m.name)) for part in parts.values()] + [_cell(m)]
+        lines.append(f"| `{m.name}` | {' | '.join(cells)} | {'' if gate is None else _limits(gate)} |")
     if any(m.value is not None and m.low is None for m in summary.metrics):
         lines += ["", "This baseline predates recorded intervals: the next `tutor eval --baseline` adds them."]
     if summary.ablation:
@@ -233,7 +276,7 @@ def readme_table(summary: Summary, thresholds: Thresholds | None) -> str:
 
 def baseline_readme_table() -> str:
     run = load_run(RESULTS_DIR / BASELINE)
-    return readme_table(run.summary, load_thresholds(THRESHOLDS, run.summary.gold_set))
+    return readme_table(run, load_thresholds(THRESHOLDS, run.summary.gold_set))
 
 
 def update_readme() -> None:

@@ -64,6 +64,10 @@ CLAIM_KINDS: dict[str, tuple[int, int]] = {
     "misconception": (CONTRADICTS, CONTRADICTS), "wrong-detail": (CONTRADICTS, CONTRADICTS),
     "on-topic": (NEITHER, NEITHER),
 }
+# Written claims true of their own point, which `other_claim_pairs` sets against the other
+# points of the question (at most OTHER_CLAIMS_PER_POINT of them per point).
+TRUE_CLAIM_KINDS = ("paraphrase", "casual", "part")
+OTHER_CLAIMS_PER_POINT = 2
 
 # Texts -> unit-length embeddings (MiniLM), to find which note sentence states a key point.
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
@@ -532,6 +536,31 @@ def _question_pairs(question: Question, sections: Embedded, encode: EncodeFn,
         evidence, cos = support[k]
         yield from claim_pairs(point, evidence if cos >= SUPPORT_COSINE else None,
                                claims.get(f"{question.id}#{k}", []))
+    yield from other_claim_pairs(question, point_vecs @ point_vecs.T, support, claims, rng)
+
+
+def other_claim_pairs(question: Question, point_cos: np.ndarray, support: Sequence[tuple[str, float]],
+                      claims: dict[str, list[tuple[str, str]]], rng: random.Random) -> Iterator[Pair]:
+    """`neither` pairs with a key point (or the note sentence that states it) as evidence and a
+    true claim about a *different* point of the question as the claim. Without them the written
+    claims teach "point -> on-topic claim" and "note -> claim" only as entails or contradicts,
+    and a judge trained on them read a learner's sentence about another point as a true part of
+    this one (its "part" probability 0.82-0.97 on missed points of the dev learners, session 16).
+    Points closer than `OTHER_POINT_MAX_COSINE` may share facts and are skipped; a note sentence
+    is paired only with claims about points from other sections, which it cannot state."""
+    points = question.key_points
+    for k, point in enumerate(points):
+        others = [j for j in range(len(points))
+                  if j != k and point_cos[k, j] < OTHER_POINT_MAX_COSINE]
+        for j in rng.sample(others, min(OTHER_CLAIMS_PER_POINT, len(others))):
+            true = [c for kind, c in claims.get(f"{question.id}#{j}", []) if kind in TRUE_CLAIM_KINDS]
+            if not true:
+                continue
+            claim = rng.choice(true)
+            yield Pair(point.point, claim, NEITHER, "claim-other-point", point.source.file)
+            evidence, cos = support[k]
+            if cos >= SUPPORT_COSINE and points[j].source != point.source:
+                yield Pair(evidence, claim, NEITHER, "claim-other-point-note", point.source.file)
 
 
 def data_hash(pairs: Sequence[Pair]) -> str:
