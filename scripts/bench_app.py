@@ -35,11 +35,12 @@ from typing import Any
 from gradio_client import Client
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, percentile, publish, stamp
+from tutor.benchmarks import machine, percentile, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import resolve_method
 from tutor.knowledge import Question, load_questions
 from tutor.llm import get_llm
+from tutor.published import publish
 
 # The e2e tests' launcher and stand-in model: the same subprocess, on loopback only.
 sys.path[:0] = [str(REPO_DIR / "tests" / "e2e"), str(REPO_DIR / "tests")]

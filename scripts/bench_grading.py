@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import ingest_corpus, machine, peak_rss_mb, percentile, publish, stamp
+from tutor.benchmarks import ingest_corpus, machine, peak_rss_mb, percentile, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import GradeMethod
 from tutor.index import open_index
@@ -26,6 +26,7 @@ from tutor.interview import Interviewer
 from tutor.knowledge import load_questions
 from tutor.learners import LearnerCase, load_cases
 from tutor.llm import EmbeddedLLM
+from tutor.published import publish
 
 
 def sample(cases: list[LearnerCase], n: int) -> list[LearnerCase]:

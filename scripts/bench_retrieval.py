@@ -24,18 +24,13 @@ from pathlib import Path
 import numpy as np
 
 import tutor  # noqa: F401
-from tutor.benchmarks import (
-    machine,
-    peak_rss_mb,
-    percentile,
-    publish,
-    stamp,
-)
+from tutor.benchmarks import machine, peak_rss_mb, percentile, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.gold import load_gold, mean_scores, score_case
 from tutor.index import Index, ServerStore, open_index
 from tutor.knowledge import load_questions
 from tutor.models import forget_vectors
+from tutor.published import publish
 from tutor.records import Chunk
 from tutor.retrieve import Retriever
 

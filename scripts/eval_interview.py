@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import ingest_corpus, machine, publish, stamp
+from tutor.benchmarks import ingest_corpus, machine, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.grading import GRADE_METHODS, GradeMethod, Grader
 from tutor.index import open_index
@@ -38,6 +38,7 @@ from tutor.learners import (
 )
 from tutor.llm import EmbeddedLLM, get_llm
 from tutor.prompts import prompt_versions
+from tutor.published import publish
 from tutor.verdicts import PointEvidence, VerdictThresholds, decide
 
 RESULTS = REPO_DIR / "eval" / "results"

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, publish, stamp
+from tutor.benchmarks import machine, stamp
 from tutor.config import REPO_DIR, Settings
+from tutor.published import publish
 from tutor.support import Evidence, SupportChecker
 from tutor.support_labels import SupportItem, judge_items, load_items, span_matches, verdict
 

@@ -20,10 +20,11 @@ import sys
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, publish, stamp
+from tutor.benchmarks import machine, stamp
 from tutor.grading import Grade, PointGrade
 from tutor.knowledge import load_questions
 from tutor.learners import SUBSTANTIVE, Agreement, CaseResult, load_cases
+from tutor.published import publish
 
 COMMIT = "a4e07db"
 _GRADE = """

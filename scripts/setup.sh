@@ -44,3 +44,5 @@ if [[ -n "$extras" ]] && ! command -v chromium >/dev/null; then
     echo "note: install Chromium (sudo apt-get install chromium) to run the browser tests" >&2
   fi
 fi
+# Read by scripts/ci_timing.py from a CI log (CI's budget is 25 minutes, README "What runs where").
+echo "[timing] set-up ${SECONDS} s"

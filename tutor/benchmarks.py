@@ -1,21 +1,14 @@
-"""Helpers shared by `scripts/bench_*.py`: timing statistics, peak memory, and writing a
-named section of `bench/results.md` and of the README (between HTML comment markers), so
-quoted numbers are always the last measured ones."""
+"""Helpers shared by `scripts/bench_*.py`: timing statistics, peak memory, the machine a
+number came from, a freshly ingested corpus. Results are written by `tutor.published`."""
 
 from __future__ import annotations
 
 import platform
-import re
 import resource
 import statistics
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-from tutor.config import REPO_DIR
-
-RESULTS = REPO_DIR / "bench" / "results.md"
-README = REPO_DIR / "README.md"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -50,26 +43,6 @@ def machine() -> str:
 
 def stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def replace_section(path: Path, name: str, body: str, kind: str = "bench") -> None:
-    """Put `body` between `<!-- KIND:NAME -->` markers, appending the section if absent."""
-    start, end = f"<!-- {kind}:{name} -->", f"<!-- /{kind}:{name} -->"
-    block = f"{start}\n{body.strip()}\n{end}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
-def publish(name: str, title: str, lines: Sequence[str], *, readme: bool = True) -> None:
-    """Write a benchmark's result to its section of bench/results.md (under `title`) and,
-    with `readme`, of the README; print it too."""
-    body = "\n".join(lines)
-    replace_section(RESULTS, name, f"## {title}\n\n{body}")
-    if readme:
-        replace_section(README, name, body)
-    print(body)
 
 
 def ingest_corpus(prefix: str) -> Path:

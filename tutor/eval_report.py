@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tutor.benchmarks import README, replace_section
 from tutor.eval_gate import (
     THRESHOLDS,
     Check,
@@ -29,6 +28,7 @@ from tutor.evaluate import (
     load_run,
 )
 from tutor.gold import LAST_PRE_SPLIT_ID, load_gold
+from tutor.published import README, replace_section
 
 _SHOWN = ("hit_at_1", "hit_at_5", "mrr_at_10", "precision_at_5", "recall_at_10")
 _HEADERS = ("hit@1", "hit@5", "MRR@10", "P@5", "R@10")
