@@ -21,7 +21,7 @@ import tutor  # noqa: F401
 from tutor.cli import build_parser
 from tutor.config import REPO_DIR, Settings
 from tutor.eval_report import baseline_readme_table
-from tutor.published import README
+from tutor.published import README, check
 
 
 def config_table() -> str:
