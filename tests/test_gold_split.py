@@ -15,8 +15,11 @@ looking at test-split numbers.
 
 from __future__ import annotations
 
+import ast
+import io
 import json
 import re
+import tokenize
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -143,3 +146,44 @@ def test_source_pages_set_still_loads() -> None:
     """The other gold set shares the model; with no split field its cases default to dev."""
     cases = load_gold(Path(REPO_DIR / "eval" / "gold_source_pages.jsonl"))
     assert cases and {c.split for c in cases} <= {"dev", "test"}
+
+
+
+def _explanations(path: Path) -> list[tuple[int, str]]:
+    """A module's comments (runs of consecutive `#` lines joined) and docstrings, as (line,
+    text): where the code says why a setting has its value."""
+    source = path.read_text(encoding="utf-8")
+    found: list[tuple[int, str]] = []
+    run: list[str] = []
+    start = 0
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            start = start if run else token.start[0]
+            run.append(token.string.lstrip("#").strip())
+        elif token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT) and run:
+            found.append((start, " ".join(run)))
+            run = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node)
+            if doc:
+                found.append((getattr(node, "lineno", 1), " ".join(doc.split())))
+    return found
+
+
+def test_no_setting_cites_a_number_measured_on_the_test_split() -> None:
+    """Issue 22: code that quotes a gold-set measurement to explain a choice quotes the dev
+    split (where tuning is allowed). A number from the test split, or from the whole gold set
+    (which holds the test split), beside a setting would say it was chosen by looking at test
+    cases."""
+    measured = re.compile(r"(?<![\w.])\d*\.\d+(?![\w.])")
+    offenders = []
+    for path in sorted((REPO_DIR / "tutor").rglob("*.py")):
+        for n, text in _explanations(path):
+            if not (re.search(r"\bgold\b", text) and measured.search(text)):
+                continue
+            if re.search(r"\bnever (?:on )?(?:eval/)?gold\b", text):
+                continue  # says the choice did not look at gold at all
+            if not re.search(r"\b(?:gold dev|dev gold|dev split)\b", text) or re.search(r"\btest split\b", text):
+                offenders.append(f"{path.relative_to(REPO_DIR)}:{n}: {text[:110]}")
+    assert offenders == [], "\n".join(offenders)

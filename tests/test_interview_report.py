@@ -8,8 +8,9 @@ import re
 from tutor.config import REPO_DIR
 from tutor.grading import FollowUp, Grade, PointGrade, Source
 from tutor.interview import Turn
-from tutor.interview_report import Report, TopicScore, as_prose
+from tutor.interview_report import Report, TopicScore
 from tutor.knowledge import load_questions
+from tutor.quoting import as_prose
 from tutor.ui import escape_markdown
 
 BANK = load_questions(REPO_DIR / "corpus")

@@ -32,9 +32,9 @@ from tutor.config import Settings
 from tutor.errors import InputError
 from tutor.grading import Grade, PointGrade
 from tutor.interview import LEVELS, Interviewer, LevelChoice, Session, Turn
-from tutor.interview_report import as_prose
 from tutor.interview_state import restore_session, session_state
 from tutor.progress import ProgressStore
+from tutor.quoting import as_prose
 from tutor.ui import error_message, escape_markdown, llm_queue
 
 MAX_QUESTIONS = 10

@@ -20,8 +20,8 @@ from typing import Any
 import gradio as gr
 
 from tutor.app_memory import Memory
-from tutor.interview_report import as_prose
 from tutor.progress import ProgressStore
+from tutor.quoting import as_prose
 from tutor.review import RATING_NAMES, ReviewCard, due_in, export_anki
 
 CSS = """

@@ -20,6 +20,7 @@ import tutor  # noqa: F401  (keeps the libraries offline before anything else is
 from tutor.cli_progress import add_progress_commands
 from tutor.config import RETRIEVAL_MODES, Settings, load_settings
 from tutor.errors import InputError, TutorError
+from tutor.quoting import as_prose, clip
 
 if TYPE_CHECKING:
     from tutor.index import Index
@@ -163,7 +164,7 @@ def _print_streamed(tutor_: Any, question: str) -> None:
                 print(f"\n\nChecked against the notes:\n{answer.answer}")
             print()
             for c in answer.citations:
-                print(f"  [{c.n}] {c.doc} — {c.section}\n      “{c.span_text[:160]}”")
+                print(f"  [{c.n}] {c.doc} — {c.section}\n      “{clip(as_prose(c.span_text))}”")
             for sentence in answer.unsupported_sentences:
                 print(f"  ⚠ no passage says: {sentence}")
             for sentence in answer.corrected_sentences:

@@ -52,6 +52,7 @@ from tutor.cues import conflict
 from tutor.knowledge import KeyPoint, Question
 from tutor.llm import LLM, prompt_messages
 from tutor.prompts import load_prompt
+from tutor.quoting import clip
 from tutor.screening import Flag, normal, screen
 from tutor.support import SupportChecker
 from tutor.verdicts import (
@@ -227,8 +228,8 @@ def feedback(question: Question, verdicts: Sequence[PointGrade], flags: Sequence
         said = wrong[0].learner_sentence or ""
         source = wrong[0].source
         # The wrong claim, and the note that corrects it in its own words.
-        correction = f": “{_clip(source.text, 200)}”" if source else ""
-        sentences.append(f"Careful: “{_clip(said, 120)}” contradicts the notes{_where(wrong[0])}"
+        correction = f": “{clip(source.text, 200)}”" if source else ""
+        sentences.append(f"Careful: “{clip(said, 120)}” contradicts the notes{_where(wrong[0])}"
                          f"{correction}.")
     gaps = [v for v in verdicts if v.verdict == "missed"]
     topics = list(dict.fromkeys(question.key_points[v.index].source.section for v in gaps))
@@ -243,11 +244,6 @@ def _where(grade: PointGrade) -> str:
     if grade.source is None:
         return ""
     return f" ({grade.source.section.split(' > ')[-1]})"
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 # --------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ class IngestReport:
         if self.rejected:
             counts += " (" + "; ".join(f"{r.path}: {r.reason}" for r in self.rejected) + ")"
         shipped = f" ({self.chunks_shipped} with shipped vectors)" if self.chunks_shipped else ""
-        return f"Ingest: {counts}; {self.chunks_written} chunks written{shipped} in {self.seconds:.1f} s."
+        chunks = f"{self.chunks_written} chunk{'' if self.chunks_written == 1 else 's'}"
+        return f"Ingest: {counts}; {chunks} written{shipped} in {self.seconds:.1f} s."
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,8 +257,13 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         sources, report.rejected, folders = discover(paths)
+        # A rebuild starts from an empty index: what was indexed before and is not read again
+        # now is reported as removed (a learner should see that documents left the index).
+        before = [d.doc for d in self.index.documents()] if rebuild and self.index.exists() else []
         if rebuild:
             self.index.drop()
+            report.notes.append(f"index rebuilt from scratch from the paths given ({len(before)} "
+                                "document(s) were indexed before)")
         self._check_model(report)
         stored = {d.doc: d for d in self.index.documents()}
 
@@ -304,6 +310,7 @@ class Ingestor:
         for doc_id in sorted(vanished - seen_docs.keys()):
             self.index.delete_doc(doc_id)
             report.removed.append(doc_id)
+        report.removed.extend(sorted(set(before) - set(report.added)))
         report.seconds = time.perf_counter() - started
         log.info(report.summary())
         return report

@@ -7,12 +7,12 @@ internal id (a question's, a chunk's) shows.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tutor.grading import Grade, Source
+from tutor.quoting import as_prose, clip
 
 if TYPE_CHECKING:
     from tutor.interview import Turn
@@ -68,7 +68,7 @@ class Report:
                 lines += ["", "### Read next", ""]
                 # Plain "file › section", not a link: document ids are relative to whatever
                 # folder was ingested, so a link would open nothing in the browser or the file.
-                lines += [f"- {quote(s.doc)} › {quote(s.section)}: “{quote(_short(as_prose(s.text)))}”"
+                lines += [f"- {quote(s.doc)} › {quote(s.section)}: “{quote(clip(as_prose(s.text)))}”"
                           for s in topic.read]
         return "\n".join(lines) + "\n"
 
@@ -110,7 +110,7 @@ def _verdict_lines(grade: Grade, quote: Callable[[str], str], *,
             lines.append(f"  - You said: “{quote(' '.join(v.learner_sentence.split()))}”")
         if v.source is not None:
             lines.append(f"  - The notes ({quote(v.source.doc)} › {quote(v.source.section)}): "
-                         f"“{quote(_short(as_prose(v.source.text), 300))}”")
+                         f"“{quote(clip(as_prose(v.source.text), 300))}”")
     return lines
 
 
@@ -121,32 +121,3 @@ def _blockquote(text: str | None, quote: Callable[[str], str]) -> list[str]:
 
 def _cell(text: str) -> str:
     return text.replace("|", "/")
-
-
-# A table row, with what sits outside its pipes: a quote around the passage, or the prose
-# sentence the grader's span joined it to on one line.
-_TABLE_ROW = re.compile(r"^(?P<before>[^|]*)\|(?P<cells>.*)\|(?P<after>[^|\w]*)$")
-_RULE_CELL = re.compile(r"\s*:?-{3,}:?\s*")
-_LINE_MARK = re.compile(r"^(?:#{1,6}|[-*+]|\d+[.)])\s+")  # a heading's or a list item's
-
-
-def as_prose(text: str) -> str:
-    """A passage as one line of prose: a table row becomes its cells joined by " · " and
-    ended by ";" (rule rows go); heading and list marks and bold markers go. The grader
-    quotes passage sentences, and a sentence from a table is a row of it."""
-    lines = []
-    for line in text.splitlines():
-        line = _LINE_MARK.sub("", line.strip())
-        if row := _TABLE_ROW.match(line):
-            cells = row["cells"].split("|")
-            shown = ("" if all(_RULE_CELL.fullmatch(c) for c in cells)
-                     else " · ".join(c.strip() for c in cells if c.strip()) + ";")
-            line = row["before"] + shown + row["after"]
-        lines.append(line)
-    prose = " ".join(" ".join(lines).split()).replace("**", "")
-    return re.sub(r";(\W*)$", r"\1", prose)  # no ";" after the last row
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

@@ -146,9 +146,8 @@ def _cloze_queries(chunks: list[Chunk], rng: random.Random, per_chunk: int | Non
     """Inverse-cloze queries: sentences of a chunk (`per_chunk` of them, every one when None),
     each asked against the chunk with that sentence taken out, so the model must judge what
     the rest is about. Measured on 150 held-out training questions, one per chunk (seed 13)
-    raised the reranker's own MRR@10 from 0.44 to 0.56, and on the gold set from 0.43 to 0.54
-    (docs/reranker.md): ~900 written questions are too few to teach relevance, and these cost
-    nothing to make."""
+    raised the reranker's own MRR@10 from 0.44 to 0.56 (docs/reranker.md): ~900 written
+    questions are too few to teach relevance, and these cost nothing to make."""
     queries = []
     for chunk in chunks:
         sentences = [s.text for s in split_sentences(chunk.text)
