@@ -42,7 +42,8 @@ def test_question_bank_questions_find_their_cited_sections(retriever: Retriever)
     ]
     hit5 = sum(found) / len(found)
     print(f"\nquestion bank hit@5: {hit5:.3f} over {len(found)} questions")
-    assert hit5 >= 0.9
+    # Measured 0.966 over 145 questions (session 17); the margin is about four questions.
+    assert hit5 >= 0.94
 
 
 def test_out_of_scope_questions_look_less_relevant(retriever: Retriever) -> None:
@@ -56,7 +57,8 @@ def test_out_of_scope_questions_look_less_relevant(retriever: Retriever) -> None
     off = [best_dense(g.question) for g in GOLD if g.kind == "out_of_scope"]
     on = [best_dense(g.question) for g in ANSWERABLE if g.kind == "in_scope"][:40]
     print(f"\nmean best dense cosine: out-of-scope {sum(off) / len(off):.3f}, in-scope {sum(on) / len(on):.3f}")
-    assert sum(off) / len(off) < sum(on) / len(on) - 0.1
+    # Measured: out-of-scope 0.354, in-scope 0.549 (session 17).
+    assert sum(off) / len(off) < sum(on) / len(on) - 0.15
 
 
 @needs_source_pages()
@@ -70,4 +72,6 @@ def test_pipeline_works_on_documents_we_did_not_write(tmp_path_factory: pytest.T
                           for g in cases])
     print(f"\nsource pages, default mode on {len(cases)} cases: {scores}")
     index.close()
-    assert scores.hit_at_5 >= 0.7
+    # Measured hit@5 0.95, MRR@10 0.869 on the 20 cases (session 17; nothing was tuned on
+    # them). Margin: two cases missing from the top 5, about two first hits falling a rank.
+    assert scores.hit_at_5 >= 0.85 and scores.mrr_at_10 >= 0.8
