@@ -550,8 +550,9 @@ class Grader:
                 units.append(Unit(f"{sentences[a]} {sentences[b]}", a))
             source = sources[i]
             candidates.append(units)
-            asked.append(PointQuestion(question.key_points[i].point,
-                                       source.text if source else None, [u.text for u in units]))
+            asked.append(PointQuestion(question.key_points[i].point, source.text if source else None,
+                                       [u.text for u in units],
+                                       part_unit=len(units) - 1 if len(closest) == 2 else 0))
         return sentences, list(zip(point_evidence(judge, asked), candidates, strict=True))
 
     def _grade_judge(self, question: Question, text: str, chosen: Sequence[int],

@@ -62,6 +62,12 @@ class PointQuestion:
     point: str
     note: str | None
     units: Sequence[str]
+    # The unit a true part of the point is read from: the learner's passage about the point
+    # (the window of their two closest sentences, else their closest unit), not whichever
+    # unit scores best. The point (or its note) "entails" many a true sentence of the answer
+    # about something else; read from every unit, a true part was found for missed and
+    # contradicted points alike (docs/judge.md, session 17).
+    part_unit: int = 0
 
     def pairs(self) -> list[tuple[str, str]]:
         """Each unit against the point (did they state it?), then the point and its note
@@ -78,12 +84,12 @@ def point_evidence(judge: Judge, asked: Sequence[PointQuestion]) -> list[PointEv
     judged = judge.judge([p for ps in pairs for p in ps])
     out, at = [], 0
     for q, ps in zip(asked, pairs, strict=True):
-        out.append(_evidence(judged[at:at + len(ps)], len(q.units)))
+        out.append(_evidence(judged[at:at + len(ps)], len(q.units), q.part_unit))
         at += len(ps)
     return out
 
 
-def _evidence(judged: Sequence[Judgment], n: int) -> PointEvidence:
+def _evidence(judged: Sequence[Judgment], n: int, part_unit: int) -> PointEvidence:
     if not n:
         return PointEvidence(0.0, 0.0, 0.0, None, None, None)
     forward = judged[:n]
@@ -97,5 +103,5 @@ def _evidence(judged: Sequence[Judgment], n: int) -> PointEvidence:
         i = max(range(n), key=values.__getitem__)
         return values[i], i
 
-    (s, si), (p, pi), (c, ci) = best(states), best(part), best(contradicts)
-    return PointEvidence(s, p, c, si, pi, ci)
+    (s, si), (c, ci) = best(states), best(contradicts)
+    return PointEvidence(s, part[part_unit], c, si, part_unit, ci)
