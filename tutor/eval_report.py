@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from tutor.config import REPO_DIR
 from tutor.eval_gate import (
     THRESHOLDS,
     Check,
@@ -225,7 +226,10 @@ def split_metrics(run: Run) -> dict[str, dict[str, Metric]]:
     """The run's metrics recomputed on each part of its gold set's split (eval/README.md): the
     test split, the part of it written after the split was made (the cleanest held-out
     estimate), and dev. A set without splits (source-pages) has no parts."""
-    gold = load_gold(GOLD_SETS[run.summary.gold_set].file)
+    # The gold file the run itself read (its config records it), not whatever file the set's
+    # name points at in this process.
+    recorded = run.config.get("gold_file", {}).get("path")
+    gold = load_gold(REPO_DIR / recorded if recorded else GOLD_SETS[run.summary.gold_set].file)
     split = {c.id: case_split(c) for c in gold}
     late = {c.id for c in gold if c.split == "test" and c.id > LAST_PRE_SPLIT_ID}  # ids are g-NNN
     parts = {"test": lambda c: split.get(c.id) == "test",
