@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import re
 import sys
 
 import tutor  # noqa: F401
 from tutor.cli import build_parser
 from tutor.config import REPO_DIR, Settings
 from tutor.eval_report import baseline_readme_table
-from tutor.published import README, check
+from tutor.published import README, check, with_section
 
 
 def config_table() -> str:
@@ -52,12 +51,10 @@ def cli_help() -> str:
 
 
 def render(text: str) -> str:
-    sections = (("gen:config", config_table()), ("gen:cli-help", cli_help()),
-                ("eval:table", baseline_readme_table()))
-    for name, body in sections:
-        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end),
-                      lambda _, b=body, s=start, e=end: f"{s}\n{b}\n{e}", text, flags=re.DOTALL)
+    sections = (("gen", "config", config_table()), ("gen", "cli-help", cli_help()),
+                ("eval", "table", baseline_readme_table()))
+    for kind, name, body in sections:
+        text = with_section(text, name, body, kind)
     return text
 
 

@@ -29,8 +29,8 @@ RESULTS = REPO_DIR / "bench" / "results.md"
 README = REPO_DIR / "README.md"
 CHECKED = (README, *sorted((REPO_DIR / "docs").glob("*.md")), REPO_DIR / "eval" / "README.md")
 
-SECTION_KINDS = ("bench", "gen", "eval")
-_SECTION = re.compile(r"<!-- (bench|gen|eval):([\w-]+) -->\n?(.*?)\n?<!-- /\1:\2 -->", re.DOTALL)
+SECTION_KINDS = ("bench", "gen", "eval")  # bench: scripts/bench_*.py; gen, eval: scripts/gen_docs.py
+_SECTION = re.compile(rf"<!-- ({'|'.join(SECTION_KINDS)}):([\w-]+) -->\n?(.*?)\n?<!-- /\1:\2 -->", re.DOTALL)
 _RECORD = re.compile(r"<!-- record: (\S+) (\S+)[^>]*-->(.*?)<!-- /record -->", re.DOTALL)
 _RECORD_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RECORD_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
@@ -47,14 +47,18 @@ _MEASUREMENT = re.compile(
     r")")
 
 
-def replace_section(path: Path, name: str, body: str, kind: str = "bench") -> None:
-    """Put `body` between `<!-- KIND:NAME -->` markers, appending the section if absent."""
+def with_section(text: str, name: str, body: str, kind: str = "bench") -> str:
+    """`text` with `body` between its `<!-- KIND:NAME -->` markers, the section appended if absent."""
     start, end = f"<!-- {kind}:{name} -->", f"<!-- /{kind}:{name} -->"
     block = f"{start}\n{body.strip()}\n{end}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    return pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+
+
+def replace_section(path: Path, name: str, body: str, kind: str = "bench") -> None:
+    """Rewrite a file's section (`with_section`); a missing file starts as "# Benchmarks"."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    path.write_text(with_section(text, name, body, kind), encoding="utf-8")
 
 
 def publish(name: str, title: str, lines: Sequence[str], *, readme: bool = True) -> None:
