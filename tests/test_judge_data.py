@@ -8,22 +8,18 @@ import pytest
 import yaml
 
 from tutor.config import REPO_DIR
+from tutor.judge_claims import CLAIM_KINDS, claim_pairs, load_claims
 from tutor.judge_data import (
-    CLAIM_KINDS,
-    CONTRADICTS,
-    ENTAILS,
     HELD_OUT_NOTES,
-    NEITHER,
-    claim_pairs,
     compressed,
     flip,
     leading_clause,
     learner_half,
-    load_claims,
     note_sections,
     pitfall,
     reserved_questions,
 )
+from tutor.judge_pairs import CONTRADICTS, ENTAILS, NEITHER
 from tutor.knowledge import KeyPoint, SourceRef, load_questions
 
 

@@ -23,15 +23,8 @@ import numpy as np
 
 from tutor.config import REPO_DIR, SHIPPED_JUDGE, Settings, bundled_embedder_path
 from tutor.errors import ModelError
-from tutor.judge_data import (
-    CONTRADICTS,
-    ENTAILS,
-    HELD_OUT_NOTES,
-    NEITHER,
-    build_pairs,
-    data_hash,
-    reserved_questions,
-)
+from tutor.judge_data import HELD_OUT_NOTES, build_pairs, reserved_questions
+from tutor.judge_pairs import CONTRADICTS, ENTAILS, NEITHER, data_hash
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder

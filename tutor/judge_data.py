@@ -30,7 +30,6 @@ Three notes are held out (their pairs are the judge's own held-out test, `docs/j
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -43,43 +42,24 @@ import yaml
 
 from tutor.citations import split_sentences
 from tutor.documents import split_front_matter
-from tutor.knowledge import KeyPoint, Question, load_questions
+from tutor.judge_claims import claim_pairs, load_claims, other_claim_pairs
+from tutor.judge_pairs import (
+    CONTRADICTS,
+    ENTAILS,
+    NEITHER,
+    OTHER_POINT_MAX_COSINE,
+    SUPPORT_COSINE,
+    Pair,
+)
+from tutor.knowledge import Question, load_questions
 
-LABELS = ("entails", "contradicts", "neither")
-ENTAILS, CONTRADICTS, NEITHER = range(3)
 # Held out by note: their sentences and key points never reach training.
 HELD_OUT_NOTES = ("positional-encodings.md", "evaluation.md", "multimodal-models.md")
-# A key point counts as stated by a note sentence (or a pair of neighbouring sentences) when
-# their cosine reaches this; below it the pair is left out rather than guessed.
-SUPPORT_COSINE = 0.62
-OTHER_POINT_MAX_COSINE = 0.45
 _MIN_WORDS = 6
 LEARNER_REPEATS = 3
-CLAIMS_DIR = "judge-claims"  # under the corpus: written claims, one JSONL file per topic
-# How each kind of written claim relates to its key point: (claim as evidence for the point,
-# point as evidence for the claim). A true part of a point is entailed by it but does not
-# state it; a fact beside the point neither states nor contradicts it.
-CLAIM_KINDS: dict[str, tuple[int, int]] = {
-    "paraphrase": (ENTAILS, ENTAILS), "casual": (ENTAILS, ENTAILS), "part": (NEITHER, ENTAILS),
-    "misconception": (CONTRADICTS, CONTRADICTS), "wrong-detail": (CONTRADICTS, CONTRADICTS),
-    "on-topic": (NEITHER, NEITHER),
-}
-# Written claims true of their own point, which `other_claim_pairs` sets against the other
-# points of the question (at most OTHER_CLAIMS_PER_POINT of them per point).
-TRUE_CLAIM_KINDS = ("paraphrase", "casual", "part")
-OTHER_CLAIMS_PER_POINT = 2
 
 # Texts -> unit-length embeddings (MiniLM), to find which note sentence states a key point.
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
-
-
-@dataclass(frozen=True, slots=True)
-class Pair:
-    premise: str
-    hypothesis: str
-    label: int  # ENTAILS, CONTRADICTS or NEITHER
-    source: str  # the rule that made it, e.g. "point-support", "negation"
-    note: str  # the corpus file it comes from
 
 
 # --------------------------------------------------------------------------------------
@@ -165,19 +145,6 @@ def note_sections(corpus_dir: Path) -> list[NoteSection]:
                     sections.append(NoteSection(path.name, heading, tuple(found), tuple(pits)))
                 heading, lines, pits = m.group(1), [], []
     return sections
-
-
-def load_claims(corpus_dir: Path) -> dict[str, list[tuple[str, str]]]:
-    """Written claims by key point id ("<question id>#<point index>"), as (kind, claim)."""
-    claims: dict[str, list[tuple[str, str]]] = {}
-    for path in sorted((corpus_dir / CLAIMS_DIR).glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row["kind"] not in CLAIM_KINDS:
-                    raise ValueError(f"{path.name}: unknown claim kind {row['kind']!r}")
-                claims.setdefault(row["point_id"], []).append((row["kind"], row["claim"]))
-    return claims
 
 
 # --------------------------------------------------------------------------------------
@@ -418,20 +385,6 @@ def point_pairs(question: Question, support: Sequence[tuple[str, float]],
             yield Pair(said, point_text, NEITHER, "other-point", question.key_points[0].source.file)
 
 
-def claim_pairs(point: KeyPoint, evidence: str | None, claims: Sequence[tuple[str, str]]
-                ) -> Iterator[Pair]:
-    """Pairs for one key point's written claims: each claim against the point, both ways
-    (`CLAIM_KINDS`), and, where a note sentence states the point (`evidence`), against it: an
-    answer sentence in other words than its source is what the answer check reads."""
-    note = point.source.file
-    for kind, claim in claims:
-        as_evidence, as_claim = CLAIM_KINDS[kind]
-        yield Pair(claim, point.point, as_evidence, f"claim-{kind}", note)
-        yield Pair(point.point, claim, as_claim, f"claim-{kind}", note)
-        if evidence and kind != "on-topic":  # a fact beside the point may be in the note's text
-            yield Pair(evidence, claim, as_claim, f"claim-{kind}-note", note)
-
-
 def learner_half(question_id: str) -> Literal["train", "tune"]:
     """Which half of the dev learners a question's answers serve: training pairs, or choosing
     the grading thresholds (never both). Held-out learners serve neither."""
@@ -537,34 +490,3 @@ def _question_pairs(question: Question, sections: Embedded, encode: EncodeFn,
         yield from claim_pairs(point, evidence if cos >= SUPPORT_COSINE else None,
                                claims.get(f"{question.id}#{k}", []))
     yield from other_claim_pairs(question, point_vecs @ point_vecs.T, support, claims, rng)
-
-
-def other_claim_pairs(question: Question, point_cos: np.ndarray, support: Sequence[tuple[str, float]],
-                      claims: dict[str, list[tuple[str, str]]], rng: random.Random) -> Iterator[Pair]:
-    """`neither` pairs with a key point (or the note sentence that states it) as evidence and a
-    true claim about a *different* point of the question as the claim. Without them the written
-    claims teach "point -> on-topic claim" and "note -> claim" only as entails or contradicts,
-    and a judge trained on them read a learner's sentence about another point as a true part of
-    this one (its "part" probability 0.82-0.97 on missed points of the dev learners, session 16).
-    Points closer than `OTHER_POINT_MAX_COSINE` may share facts and are skipped; a note sentence
-    is paired only with claims about points from other sections, which it cannot state."""
-    points = question.key_points
-    for k, point in enumerate(points):
-        others = [j for j in range(len(points))
-                  if j != k and point_cos[k, j] < OTHER_POINT_MAX_COSINE]
-        for j in rng.sample(others, min(OTHER_CLAIMS_PER_POINT, len(others))):
-            true = [c for kind, c in claims.get(f"{question.id}#{j}", []) if kind in TRUE_CLAIM_KINDS]
-            if not true:
-                continue
-            claim = rng.choice(true)
-            yield Pair(point.point, claim, NEITHER, "claim-other-point", point.source.file)
-            evidence, cos = support[k]
-            if cos >= SUPPORT_COSINE and points[j].source != point.source:
-                yield Pair(evidence, claim, NEITHER, "claim-other-point-note", point.source.file)
-
-
-def data_hash(pairs: Sequence[Pair]) -> str:
-    digest = hashlib.sha256()
-    for p in pairs:
-        digest.update(f"{p.premise}\x1f{p.hypothesis}\x1f{p.label}\n".encode())
-    return digest.hexdigest()[:16]

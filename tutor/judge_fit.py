@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tutor.judge_data import LABELS, Pair
+from tutor.judge_pairs import LABELS, Pair
 from tutor.reranker_fit import cross_encoder, optimizer, step
 
 HEAD_LR, BODY_LR = 1e-3, 5e-5
