@@ -21,7 +21,7 @@ from pathlib import Path
 
 import tutor  # noqa: F401
 from tutor.benchmarks import machine, stamp
-from tutor.grading import Grade, PointGrade
+from tutor.grades import Grade, PointGrade
 from tutor.knowledge import load_questions
 from tutor.learners import SUBSTANTIVE, Agreement, CaseResult, load_cases
 from tutor.published import publish

@@ -19,7 +19,7 @@ from tutor.app_learner import LearnerPanel
 from tutor.app_memory import Memory
 from tutor.app_review import NO_MEMORY, ReviewTab
 from tutor.config import Settings
-from tutor.grading import Grade, PointGrade, Source
+from tutor.grades import Grade, PointGrade, Source
 from tutor.knowledge import Question, load_questions
 
 QUESTION = next(q for q in load_questions(CORPUS) if q.topic == "rag")

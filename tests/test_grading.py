@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from support import offline_cli
 
+from tutor.answer_units import answer_units
 from tutor.config import REPO_DIR, Settings
 from tutor.cues import conflict
-from tutor.grading import INJECTION_CAP, Grader, answer_units, follow_up_target, score
+from tutor.grades import INJECTION_CAP, follow_up_target, score
+from tutor.grading import Grader
 from tutor.index import Index
 from tutor.knowledge import load_questions
 from tutor.learners import CASES, Agreement, evaluate, load_cases

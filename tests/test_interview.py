@@ -13,7 +13,7 @@ from support import offline_cli
 
 from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError
-from tutor.grading import Grade
+from tutor.grades import Grade
 from tutor.index import Index
 from tutor.interview import Interviewer, Session, Turn, choose_bank
 from tutor.knowledge import load_questions

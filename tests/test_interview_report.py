@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from tutor.config import REPO_DIR
-from tutor.grading import FollowUp, Grade, PointGrade, Source
+from tutor.grades import FollowUp, Grade, PointGrade, Source
 from tutor.interview import Turn
 from tutor.interview_report import Report, TopicScore
 from tutor.knowledge import load_questions

@@ -13,7 +13,7 @@ import pytest
 
 from tutor.config import Settings
 from tutor.errors import InputError
-from tutor.grading import FollowUp, Grade, PointGrade, Source
+from tutor.grades import FollowUp, Grade, PointGrade, Source
 from tutor.index import Index
 from tutor.interview import Hint, Interviewer, Session, Turn
 from tutor.interview_state import restore_session, session_state

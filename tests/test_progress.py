@@ -24,7 +24,7 @@ from support import CORPUS, offline_cli
 
 from tutor.config import REPO_DIR
 from tutor.errors import InputError, ProgressStoreError
-from tutor.grading import Grade, PointGrade, Source
+from tutor.grades import Grade, PointGrade, Source
 from tutor.knowledge import Question, load_questions
 from tutor.progress import FILE_NAME, ProgressStore, new_learner_id
 from tutor.progress_db import SCHEMA_VERSION
@@ -349,7 +349,7 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from tutor.config import REPO_DIR
-from tutor.grading import Grade, PointGrade
+from tutor.grades import Grade, PointGrade
 from tutor.knowledge import load_questions
 from tutor.progress import ProgressStore
 

@@ -30,7 +30,7 @@ import gradio as gr
 from tutor.app_memory import Memory
 from tutor.config import Settings
 from tutor.errors import InputError
-from tutor.grading import Grade, PointGrade
+from tutor.grades import Grade, PointGrade
 from tutor.interview import LEVELS, Interviewer, LevelChoice, Session, Turn
 from tutor.interview_state import restore_session, session_state
 from tutor.progress import ProgressStore

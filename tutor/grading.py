@@ -35,25 +35,30 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from rapidfuzz import fuzz
 
-from tutor.citations import split_sentences
+from tutor.answer_units import Unit, answer_units
 from tutor.config import Settings
 from tutor.cues import conflict
+from tutor.grades import (
+    INJECTION_CAP,
+    VERDICTS,
+    Grade,
+    PointGrade,
+    Source,
+    feedback,
+    score,
+)
 from tutor.knowledge import KeyPoint, Question
 from tutor.llm import LLM, prompt_messages
 from tutor.prompts import load_prompt
-from tutor.quoting import clip
-from tutor.screening import Flag, normal, screen
+from tutor.screening import screen
 from tutor.support import SupportChecker
 from tutor.verdicts import (
     PointEvidence,
@@ -72,239 +77,12 @@ log = logging.getLogger(__name__)
 
 GradeMethod = Literal["embedding", "embedding+judge", "judge", "llm"]
 GRADE_METHODS: tuple[GradeMethod, ...] = ("embedding", "embedding+judge", "judge", "llm")
-VERDICTS: tuple[Verdict, ...] = ("covered", "partial", "missed", "contradicted")
-CREDIT: dict[Verdict, float] = {"covered": 1.0, "partial": 0.5, "missed": 0.0, "contradicted": -0.5}
-INJECTION_CAP = 9.0
 
 # Flags after which nothing in the answer is graded: every point is missed.
 _NOTHING_TO_GRADE: frozenset[str] = frozenset(
     {"empty", "gibberish", "copied-question", "repeat", "not-english", "skipped"}
 )
 
-
-# --------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """The passage from the index that backs one key point."""
-
-    chunk_id: str
-    doc: str
-    section: str
-    text: str  # the passage's sentence(s) that best support the key point
-    in_bank_section: bool  # the bank cites this section for the point
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"chunk_id": self.chunk_id, "doc": self.doc, "section": self.section,
-                "text": self.text, "in_bank_section": self.in_bank_section}
-
-
-@dataclass(frozen=True, slots=True)
-class PointGrade:
-    """The verdict on one key point."""
-
-    index: int  # position of the key point in the bank question (0-based)
-    point: str
-    verdict: Verdict
-    learner_sentence: str | None  # what the learner said about it, if anything
-    # How strongly the learner's closest unit states the point: the judge's probability
-    # (method judge), else MiniLM's cosine.
-    support: float
-    source: Source | None  # None only when the index has nothing for the point
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "point": self.point, "verdict": self.verdict,
-                "learner_sentence": self.learner_sentence,
-                "support": round(self.support, 3),
-                "source": self.source.to_dict() if self.source else None}
-
-
-@dataclass(frozen=True, slots=True)
-class FollowUp:
-    """One question aimed at a key point the learner missed or got wrong."""
-
-    question: str
-    point: int  # index of the targeted key point
-    written_by: str  # the LLM's name, or "template"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "key_point": self.point, "written_by": self.written_by}
-
-
-@dataclass(slots=True)
-class Grade:
-    question_id: str
-    score: float
-    verdicts: list[PointGrade]
-    feedback: str
-    method: str  # "embedding" / "judge", or "embedding+judge: <LLM name>" / "llm: <LLM name>"
-    flags: list[Flag] = field(default_factory=list)
-    follow_up: FollowUp | None = None  # written by the interviewer (tutor.interview)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def target(self) -> int | None:
-        """The key point a follow-up should aim at (see `follow_up_target`)."""
-        return follow_up_target([v.verdict for v in self.verdicts])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The public JSON shape (README: "tutor grade --json")."""
-        return {
-            "question_id": self.question_id,
-            "score": self.score,
-            "verdicts": [v.to_dict() for v in self.verdicts],
-            "feedback": self.feedback,
-            "follow_up": self.follow_up.to_dict() if self.follow_up else None,
-            "method": self.method,
-            "flags": list(self.flags),
-            "timings_ms": self.timings_ms,
-        }
-
-
-# --------------------------------------------------------------------------------------
-# Score, follow-up target, feedback: pure functions of the verdicts
-# --------------------------------------------------------------------------------------
-
-
-def score(verdicts: Sequence[Verdict], *, cap: float = 10.0) -> float:
-    """10 * max(0, sum of CREDIT) / number of points, capped, one decimal."""
-    if not verdicts:
-        return 0.0
-    raw = 10.0 * max(0.0, sum(CREDIT[v] for v in verdicts)) / len(verdicts)
-    return round(min(raw, cap), 1)
-
-
-def follow_up_target(verdicts: Sequence[Verdict]) -> int | None:
-    """The most important point the learner did not fully make (missed, got wrong, or only
-    half made); None when every point was covered. Importance is bank order: a question
-    lists its central point first, and a half-made central point is a better follow-up than
-    a missed detail."""
-    return next((i for i, v in enumerate(verdicts) if v != "covered"), None)
-
-
-_FLAG_FEEDBACK: dict[str, str] = {
-    "empty": "No answer given: say what you know, even if it is only part of the answer.",
-    "gibberish": "I could not read that as an answer: explain in full sentences, not a list of "
-                 "words.",
-    "copied-question": "That repeats the question rather than answering it.",
-    "repeat": "That is the same answer you gave last time: answer this question on its own.",
-    "not-english": "I can only grade answers in English: please answer in English.",
-    "skipped": "Skipped.",
-}
-
-
-def feedback(question: Question, verdicts: Sequence[PointGrade], flags: Sequence[str]) -> str:
-    """One to three sentences: the overall picture, the worst error, what is still missing.
-
-    Missing points are named by their section in the notes, not spelled out, so the
-    follow-up question still tests them.
-    """
-    if "instructions-removed" in flags and "empty" in flags:
-        return "Instructions to the grader were ignored, and nothing else was said: answer the " \
-               "question itself."
-    for flag in flags:
-        if flag in _FLAG_FEEDBACK:
-            return _FLAG_FEEDBACK[flag]
-    n = len(verdicts)
-    covered = sum(v.verdict == "covered" for v in verdicts)
-    partial = sum(v.verdict == "partial" for v in verdicts)
-    wrong = [v for v in verdicts if v.verdict == "contradicted"]
-    if n == 1:  # a follow-up
-        opening = {"covered": "Yes, that is the point.", "partial": "Partly there.",
-                   "missed": "That point did not come through.",
-                   "contradicted": "Not quite."}[verdicts[0].verdict]
-    elif covered == n:
-        opening = f"Complete: you covered all {n} key points."
-    elif covered + partial == 0:
-        opening = f"None of the {n} key points came through yet."
-    else:
-        half = f" and touched on {partial} more" if partial else ""
-        opening = f"You covered {covered} of {n} key points{half}."
-    sentences = [opening]
-    if wrong:
-        said = wrong[0].learner_sentence or ""
-        source = wrong[0].source
-        # The wrong claim, and the note that corrects it in its own words.
-        correction = f": “{clip(source.text, 200)}”" if source else ""
-        sentences.append(f"Careful: “{clip(said, 120)}” contradicts the notes{_where(wrong[0])}"
-                         f"{correction}.")
-    gaps = [v for v in verdicts if v.verdict == "missed"]
-    topics = list(dict.fromkeys(question.key_points[v.index].source.section for v in gaps))
-    if topics:
-        sentences.append("Still missing: " + "; ".join(topics[:3]) + ".")
-    if "instructions-removed" in flags:
-        sentences = [*sentences[:2], "Instructions to the grader were ignored."]
-    return " ".join(sentences[:3])
-
-
-def _where(grade: PointGrade) -> str:
-    if grade.source is None:
-        return ""
-    return f" ({grade.source.section.split(' > ')[-1]})"
-
-
-# --------------------------------------------------------------------------------------
-# Units of an answer: sentences, and the clauses of long sentences
-# --------------------------------------------------------------------------------------
-
-_CLAUSE_BREAK = re.compile(
-    r"[,;:]\s+|\s+[-–—]\s+|\s+(?:and|but|while|whereas|because|since|so|although|though)\s+",
-    re.IGNORECASE,
-)
-_MIN_CLAUSE_WORDS = 4
-
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    """A sentence, clause or pair of clauses of the answer, matched against the key points."""
-
-    text: str
-    sentence: int  # index of the sentence it comes from
-
-
-def _clause_spans(sentence: str) -> list[tuple[int, int]]:
-    """[start, end) of each clause; a fragment under four words joins the clause after it
-    ("Both A | and B are random" stays one clause), the last one joins the clause before."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for brk in [*_CLAUSE_BREAK.finditer(sentence), None]:
-        end = brk.start() if brk else len(sentence)
-        if spans and spans[-1][1] < 0:  # the previous fragment was too short: extend it
-            start = spans.pop()[0]
-        words = len(sentence[start:end].split())
-        spans.append((start, end if words >= _MIN_CLAUSE_WORDS or brk is None else -end))
-        start = brk.end() if brk else start
-    if len(spans) > 1 and len(sentence[spans[-1][0]:spans[-1][1]].split()) < _MIN_CLAUSE_WORDS:
-        last = spans.pop()
-        spans[-1] = (spans[-1][0], last[1])
-    return [(s, abs(e)) for s, e in spans]
-
-
-def answer_units(text: str, question: Question) -> tuple[list[str], list[Unit]]:
-    """The answer's sentences, and the units matched against key points: each sentence, each
-    clause of a sentence that packs several claims (a clause matches its own point better
-    than the whole sentence does), and each stretch of two neighbouring clauses (a point is
-    often made across two: "trained to predict the next token; it is self-supervised").
-    Sentences that merely restate the question are left out: they would match its key
-    points for free."""
-    question_norm = normal(question.question)
-    sentences = [s.text for s in split_sentences(text) if not s.is_code and s.text.strip()]
-    sentences = [s for s in sentences if fuzz.token_set_ratio(normal(s), question_norm) < 90]
-    units = [Unit(s, i) for i, s in enumerate(sentences)]
-    for i, sentence in enumerate(sentences):
-        spans = _clause_spans(sentence)
-        if len(spans) > 1:
-            units.extend(Unit(sentence[a:b], i) for a, b in spans)
-            units.extend(Unit(sentence[a[0]:b[1]], i) for a, b in zip(spans, spans[1:], strict=False))
-    return sentences, units
-
-
-# --------------------------------------------------------------------------------------
-# The grader
-# --------------------------------------------------------------------------------------
 
 # How many of a point's best-matching clauses the cues check for contradicting it, and how far
 # below the best match one may be (method embedding).

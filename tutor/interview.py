@@ -27,7 +27,8 @@ from rapidfuzz import fuzz
 
 from tutor.config import Settings
 from tutor.errors import InputError, LLMError, TutorError
-from tutor.grading import FollowUp, Grade, GradeMethod, Grader, Source
+from tutor.grades import FollowUp, Grade, Source
+from tutor.grading import GradeMethod, Grader
 from tutor.interview_report import Report, TopicScore
 from tutor.knowledge import Level, Question, load_questions, topic_titles
 from tutor.llm import LLM, EmbeddedLLM, Message, get_llm, prompt_messages

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tutor.grading import Grade, Source
+from tutor.grades import Grade, Source
 from tutor.quoting import as_prose, clip
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tutor.errors import InputError
-from tutor.grading import FollowUp, Grade, PointGrade, Source
+from tutor.grades import FollowUp, Grade, PointGrade, Source
 from tutor.interview import Hint, Interviewer, Session, Turn
 from tutor.knowledge import Question
 

@@ -19,8 +19,10 @@ import yaml
 
 from tutor.config import REPO_DIR
 from tutor.errors import TutorError
-from tutor.grading import VERDICTS, Grade, Grader, Verdict, follow_up_target
+from tutor.grades import VERDICTS, Grade, follow_up_target
+from tutor.grading import Grader
 from tutor.knowledge import Question
+from tutor.verdicts import Verdict
 
 CASES = REPO_DIR / "eval" / "interview_cases.yaml"
 TEST_CASES = REPO_DIR / "eval" / "interview_cases_test.yaml"

@@ -36,7 +36,7 @@ from fsrs import Rating, Scheduler
 
 from tutor.config import Settings
 from tutor.errors import InputError
-from tutor.grading import Grade, Source
+from tutor.grades import Grade, Source
 from tutor.knowledge import Question
 from tutor.progress_db import connect, iso, migrate, parse_iso, source_from_json, transaction
 from tutor.progress_transfer import export_rows, import_rows

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tutor.errors import ProgressStoreError
-from tutor.grading import Source
+from tutor.grades import Source
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from fsrs import Card, Rating, Scheduler
 
 from tutor.errors import InputError
-from tutor.grading import Source
+from tutor.grades import Source
 from tutor.knowledge import Question
 from tutor.progress_db import iso, parse_iso, source_from_json
 from tutor.verdicts import Verdict
