@@ -23,12 +23,12 @@ from pathlib import Path
 import tutor  # noqa: F401
 from tutor.answer import Tutor
 from tutor.benchmarks import machine, peak_rss_mb, percentile, stamp
-from tutor.citations import split_sentences
 from tutor.config import REPO_DIR, Settings
 from tutor.gold import GoldCase, load_gold
 from tutor.index import open_index
 from tutor.ingest import Ingestor
 from tutor.published import publish
+from tutor.sentences import split_sentences
 
 
 @dataclass

@@ -11,8 +11,8 @@ from tutor.citations import (
     CitationUse,
     ParsedCitations,
     parse_citations,
-    split_sentences,
 )
+from tutor.sentences import parsed_sentences, split_sentences
 
 
 def stream(deltas: list[str], n_passages: int | None = 3) -> tuple[str, ParsedCitations]:
@@ -312,7 +312,7 @@ def test_marker_alone_on_a_line_cites_the_sentence_before() -> None:
 
 def test_sentences_from_a_parse_see_only_valid_markers() -> None:
     r = parse_citations("Good [1]. Invented [4]. Uncited.", 2)
-    assert [(s.text, s.citations) for s in r.sentences()] == [
+    assert [(s.text, s.citations) for s in parsed_sentences(r)] == [
         ("Good [1].", (1,)),
         ("Invented.", ()),
         ("Uncited.", ()),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from tutor.citations import CitationParser, Sentence
+from tutor.citations import CitationParser
 from tutor.config import Settings
 from tutor.excerpts import excerpts
 from tutor.guard import leaks_prompt, strip_overrides
@@ -33,6 +33,7 @@ from tutor.llm import LLM, Message, get_llm, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.records import Hit
 from tutor.retrieve import Retriever, check_question
+from tutor.sentences import Sentence, parsed_sentences
 from tutor.support import Evidence, SupportChecker, claim_text
 from tutor.support_labels import verdict
 
@@ -179,7 +180,7 @@ class Tutor:
             return
 
         check_started = time.perf_counter()
-        checked = self._verify(parsed.text, parsed.sentences(), contexts)
+        checked = self._verify(parsed.text, parsed_sentences(parsed), contexts)
         timings["check_ms"] = _ms(check_started)
         if checked.claims and not checked.backed:
             # No claim is entailed by any passage: the model answered from its own knowledge

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from tutor.citations import split_sentences
 from tutor.knowledge import Question
 from tutor.screening import normal
+from tutor.sentences import split_sentences
 
 _CLAUSE_BREAK = re.compile(
     r"[,;:]\s+|\s+[-–—]\s+|\s+(?:and|but|while|whereas|because|since|so|although|though)\s+",

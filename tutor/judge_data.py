@@ -40,7 +40,6 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-from tutor.citations import split_sentences
 from tutor.documents import split_front_matter
 from tutor.judge_claims import claim_pairs, load_claims, other_claim_pairs
 from tutor.judge_pairs import (
@@ -52,6 +51,7 @@ from tutor.judge_pairs import (
     Pair,
 )
 from tutor.knowledge import Question, load_questions
+from tutor.sentences import split_sentences
 
 # Held out by note: their sentences and key points never reach training.
 HELD_OUT_NOTES = ("positional-encodings.md", "evaluation.md", "multimodal-models.md")

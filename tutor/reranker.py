@@ -21,7 +21,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tutor.citations import split_sentences
 from tutor.config import Settings, bundled_embedder_path
 from tutor.errors import InputError
 from tutor.index import Index
@@ -29,6 +28,7 @@ from tutor.knowledge import load_questions, load_training_queries
 from tutor.records import Chunk
 from tutor.reranker_fit import Case, Group, fit, write_jsonl
 from tutor.retrieve import Retriever, rerank_text
+from tutor.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tutor.citations import split_sentences
 from tutor.config import Settings
 from tutor.judge import Judgment, load_judge
 from tutor.models import embed
+from tutor.sentences import split_sentences
 
 # Candidate evidence per claim, by cosine: the entailing sentence was among the top 4 for
 # every supported sentence of eval/answer_support.yaml's dev split.
