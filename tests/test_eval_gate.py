@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import tutor.eval_records as eval_records
 import tutor.evaluate as evaluate
 from tutor.cli import main
 from tutor.config import REPO_DIR, Settings
@@ -30,18 +31,9 @@ from tutor.eval_gate import (
     render_checks,
 )
 from tutor.eval_metrics import Metric, ablation_metrics, bootstrap, judged_metrics, summarize
+from tutor.eval_records import AnswerRecord, CaseResult, Run, Summary, load_run, write_run
 from tutor.eval_report import metrics_table, render_report
-from tutor.evaluate import (
-    AnswerRecord,
-    CaseResult,
-    EvalOptions,
-    Evaluation,
-    GoldSet,
-    Run,
-    Summary,
-    load_run,
-    write_run,
-)
+from tutor.evaluate import EvalOptions, Evaluation, GoldSet
 from tutor.gold import RetrievalScores
 from tutor.ragas_metrics import Score
 
@@ -301,7 +293,7 @@ class _Finished:
 
 @pytest.fixture
 def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(evaluate, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(eval_records, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(evaluate, "Evaluation", _Finished)
     write_run(Run({}, summary(Metric("precision_at_5", "retrieval", 0.40, 143, ""),
                               Metric("hit_at_5", "retrieval", 0.96, 143, ""), run="old"), []),

@@ -17,14 +17,16 @@ import pytest
 from servers import MODEL, Reply, Scripted, json_reply, stream_reply, text_reply
 from support import CORPUS
 
+import tutor.eval_records as eval_records
 import tutor.evaluate as evaluate
 from tutor.answer import NOT_COVERED
 from tutor.cli import main
 from tutor.config import REPO_DIR, Settings
 from tutor.eval_gate import Gate, Thresholds, Tolerances, check, diff, load_thresholds, render_diff
 from tutor.eval_metrics import Metric
+from tutor.eval_records import Run, load_run, write_run
 from tutor.eval_report import baseline_readme_table, render_report, write_report
-from tutor.evaluate import EvalOptions, Evaluation, GoldSet, Run, llm_sample, load_run, write_run
+from tutor.evaluate import EvalOptions, Evaluation, GoldSet, llm_sample
 from tutor.gold import GoldCase, Passage, is_relevant, load_gold, score_case
 from tutor.index import Index
 from tutor.ingest import discover
@@ -94,7 +96,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     answers, judge = Scripted(tutor_reply), Scripted(judge_reply)
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(evaluate.GOLD_SETS, "gold", GoldSet("gold", gold, notes))
-        mp.setattr(evaluate, "RESULTS_DIR", root / "results")
+        mp.setattr(eval_records, "RESULTS_DIR", root / "results")
         # Hybrid mode with no relevance floor: the scripted LLM makes every refusal decision.
         yield Settings(data_dir=root / "data", corpus_dir=notes, mode="hybrid", dense_floor=-1.0,
                        llm_base_url=answers.url, llm_model=MODEL, judge_base_url=judge.url,
@@ -260,7 +262,7 @@ def test_cli_check_fails_below_a_threshold_and_says_which(tiny: Settings, tmp_pa
     out = capsys.readouterr()
     assert code == 1 and "FAIL hit_at_1" in out.out and "ok   hit_at_5" in out.out
     assert "Below threshold: hit_at_1" in out.err
-    assert (evaluate.RESULTS_DIR / "cli" / "report.md").exists()
+    assert (eval_records.RESULTS_DIR / "cli" / "report.md").exists()
 
 
 @pytest.mark.skipif(not (REPO_DIR / "eval" / "results" / "baseline" / "summary.json").exists(),

@@ -23,16 +23,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         render_diff,
         render_regressions,
     )
+    from tutor.eval_records import BASELINE, RESULTS_DIR, load_run, run_folder, write_run
     from tutor.eval_report import console_summary, update_readme, write_report
-    from tutor.evaluate import (
-        BASELINE,
-        RESULTS_DIR,
-        EvalOptions,
-        Evaluation,
-        load_run,
-        run_folder,
-        write_run,
-    )
+    from tutor.evaluate import EvalOptions, Evaluation
 
     if args.baseline and (args.run or args.gold_set != "gold"):
         raise InputError("--baseline writes the gold set's run to eval/results/baseline: drop --run / --set.")

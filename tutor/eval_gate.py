@@ -21,7 +21,7 @@ from typing import Any
 
 from tutor.errors import InputError
 from tutor.eval_metrics import Metric
-from tutor.evaluate import EVAL_DIR, CaseResult, Run, Summary
+from tutor.eval_records import EVAL_DIR, CaseResult, Run, Summary
 from tutor.ragas_metrics import JUDGED_METRICS
 
 THRESHOLDS = EVAL_DIR / "thresholds.toml"

@@ -21,7 +21,7 @@ from tutor.config import RETRIEVAL_MODES
 from tutor.ragas_metrics import CONTEXT_METRICS, JUDGED_METRICS, Score
 
 if TYPE_CHECKING:
-    from tutor.evaluate import AnswerRecord, CaseResult
+    from tutor.eval_records import AnswerRecord, CaseResult
     from tutor.gold import RetrievalScores
 
 T = TypeVar("T")

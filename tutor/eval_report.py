@@ -16,18 +16,9 @@ from tutor.eval_gate import (
     load_thresholds,
     render_regressions,
 )
-from tutor.eval_metrics import RESAMPLES, summarize
-from tutor.evaluate import (
-    BASELINE,
-    GOLD_SETS,
-    RESULTS_DIR,
-    CaseResult,
-    Metric,
-    Run,
-    Summary,
-    case_split,
-    load_run,
-)
+from tutor.eval_metrics import RESAMPLES, Metric, summarize
+from tutor.eval_records import BASELINE, RESULTS_DIR, CaseResult, Run, Summary, load_run
+from tutor.evaluate import GOLD_SETS, case_split
 from tutor.gold import LAST_PRE_SPLIT_ID, load_gold
 from tutor.published import README, replace_section
 
