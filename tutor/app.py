@@ -10,7 +10,7 @@ the index and the models are shared. Errors become one readable line, never a tr
 The learner's memory (`tutor.app_memory`): each exchange of the chat is stored, and a page
 that loads shows the learner's latest conversation again. The other tabs have their own
 modules: `app_interview`, `app_review` (review cards), `app_readiness` and `app_learner`
-(the Progress tab).
+(the Progress tab); `app_answer` renders a cited answer and its sources.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from __future__ import annotations
 import html
 import json
 import logging
-import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,12 @@ import gradio as gr
 
 from tutor import app_interview, app_learner, app_readiness, app_review
 from tutor.answer import Answer, Turn, Tutor
+from tutor.app_answer import (
+    render_answer,
+    render_sources,
+    render_stored_answer,
+    render_stored_sources,
+)
 from tutor.app_memory import SECRET, STORAGE_KEY, Memory
 from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES
@@ -46,7 +51,6 @@ from tutor.ui import error_message, escape_markdown, llm_queue
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_MB = 20
-_MARKER = re.compile(r"\[(\d+)\]")
 CSS = """
 .cite { font-weight: 600; text-decoration: none; }
 .source { border-left: 3px solid #6366f1; padding: 4px 10px; margin: 8px 0; }
@@ -55,78 +59,6 @@ CSS = """
 .backend { font-size: 0.85em; opacity: 0.75; }
 .memory-status { font-size: 0.9em; }
 """ + app_interview.CSS + app_review.CSS
-
-
-def render_answer(answer: Answer, turn_id: int) -> str:
-    """The answer with clickable `[n]` links to its sources and unsupported sentences marked."""
-    body = html.escape(answer.answer)
-    for sentence in answer.unsupported_sentences:
-        body = _mark_unsupported(body, html.escape(sentence))
-    body = _MARKER.sub(lambda m: f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>', body)
-    notes = []
-    if answer.corrected_sentences:
-        notes.append(f"✎ {len(answer.corrected_sentences)} sentence(s) the notes contradict were "
-                     "replaced by the notes' own words.")
-    if answer.unsupported_sentences:
-        notes.append(f"⚠ {len(answer.unsupported_sentences)} sentence(s) no passage says: not "
-                     "from your notes.")
-    if notes:
-        body += "\n\n<small>" + "<br>".join(notes) + "</small>"
-    return body
-
-
-def _mark_unsupported(body: str, sentence: str) -> str:
-    """Highlight an unsupported sentence even when markers sit inside it."""
-    words = [re.escape(w) for w in sentence.split()]
-    if not words:
-        return body
-    pattern = r"\s*(?:\[\d+\]\s*)*".join(words)
-    return re.sub(f"({pattern})", r'<span class="unsupported" title="no passage says this">\1 ⚠</span>', body, count=1)
-
-
-def render_stored_answer(text: str, citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:
-    """An answer from the learner store: its text with links to its cited passages (those of
-    the latest answer show in the sources panel, `render_stored_sources`)."""
-    cited = {c["n"] for c in citations}
-    return _MARKER.sub(lambda m: (f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>'
-                                  if int(m.group(1)) in cited else m.group(0)), html.escape(text))
-
-
-def render_stored_sources(citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:
-    """The sentences an answer from the learner store cited: all that is kept of its passages."""
-    parts = ["<p><small>From your last visit: the sentence each citation points to.</small></p>"]
-    parts += [f'<div class="source" id="src-{turn_id}-{c["n"]}"><b>[{c["n"]}]</b> '
-              f'{html.escape(c["section"])}<br><small>{html.escape(c["doc"])}</small>'
-              f'<p><mark>{html.escape(c["span_text"])}</mark></p></div>' for c in citations]
-    return "\n".join(parts)
-
-
-def render_sources(answer: Answer | None, turn_id: int) -> str:
-    if answer is None:
-        return "<p>Sources of the latest answer appear here.</p>"
-    if answer.refused:
-        topics = ", ".join(html.escape(t) for t in answer.nearest_topics) or "none"
-        return f"<p>No passage in the notes covers this question. Nearest topics: {topics}.</p>"
-    cited = {c.n: c for c in answer.citations}
-    parts = []
-    for n, hit in enumerate(answer.contexts, 1):
-        text = hit.chunk.text
-        citation = cited.get(n)
-        if citation:
-            s, e = citation.span
-            shown = f"{html.escape(text[:s])}<mark>{html.escape(text[s:e])}</mark>{html.escape(text[e:])}"
-        else:
-            shown = html.escape(text)
-        rerank = hit.scores.rerank
-        # Listwise-trained reranker scores rank passages; they are not probabilities of relevance.
-        relevance = f"score {hit.score:.3f}" + (f", reranker {rerank:.2f}" if rerank is not None else "")
-        status = "cited" if citation else "given, not cited"
-        parts.append(
-            f'<div class="source" id="src-{turn_id}-{n}"><b>[{n}] {html.escape(hit.chunk.title)}</b> — '
-            f"{html.escape(hit.chunk.section)}<br><small>{html.escape(hit.chunk.doc)} · {relevance} · {status}</small>"
-            f"<details{' open' if citation else ''}><summary>passage</summary><p>{shown}</p></details></div>"
-        )
-    return "\n".join(parts)
 
 
 class App:

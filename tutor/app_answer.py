@@ -1,0 +1,86 @@
+"""How a cited answer and its sources are shown in the chat (HTML): `[n]` markers link to their
+passage, the sentence each citation rests on is highlighted, sentences no passage says are
+marked. Everything from outside (answer, passages, file names) is escaped first."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tutor.answer import Answer
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def render_answer(answer: Answer, turn_id: int) -> str:
+    """The answer with clickable `[n]` links to its sources and unsupported sentences marked."""
+    body = html.escape(answer.answer)
+    for sentence in answer.unsupported_sentences:
+        body = _mark_unsupported(body, html.escape(sentence))
+    body = _MARKER.sub(lambda m: f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>', body)
+    notes = []
+    if answer.corrected_sentences:
+        notes.append(f"✎ {len(answer.corrected_sentences)} sentence(s) the notes contradict were "
+                     "replaced by the notes' own words.")
+    if answer.unsupported_sentences:
+        notes.append(f"⚠ {len(answer.unsupported_sentences)} sentence(s) no passage says: not "
+                     "from your notes.")
+    if notes:
+        body += "\n\n<small>" + "<br>".join(notes) + "</small>"
+    return body
+
+
+def _mark_unsupported(body: str, sentence: str) -> str:
+    """Highlight an unsupported sentence even when markers sit inside it."""
+    words = [re.escape(w) for w in sentence.split()]
+    if not words:
+        return body
+    pattern = r"\s*(?:\[\d+\]\s*)*".join(words)
+    return re.sub(f"({pattern})", r'<span class="unsupported" title="no passage says this">\1 ⚠</span>', body, count=1)
+
+
+def render_stored_answer(text: str, citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:
+    """An answer from the learner store: its text with links to its cited passages (those of
+    the latest answer show in the sources panel, `render_stored_sources`)."""
+    cited = {c["n"] for c in citations}
+    return _MARKER.sub(lambda m: (f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>'
+                                  if int(m.group(1)) in cited else m.group(0)), html.escape(text))
+
+
+def render_stored_sources(citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:
+    """The sentences an answer from the learner store cited: all that is kept of its passages."""
+    parts = ["<p><small>From your last visit: the sentence each citation points to.</small></p>"]
+    parts += [f'<div class="source" id="src-{turn_id}-{c["n"]}"><b>[{c["n"]}]</b> '
+              f'{html.escape(c["section"])}<br><small>{html.escape(c["doc"])}</small>'
+              f'<p><mark>{html.escape(c["span_text"])}</mark></p></div>' for c in citations]
+    return "\n".join(parts)
+
+
+def render_sources(answer: Answer | None, turn_id: int) -> str:
+    if answer is None:
+        return "<p>Sources of the latest answer appear here.</p>"
+    if answer.refused:
+        topics = ", ".join(html.escape(t) for t in answer.nearest_topics) or "none"
+        return f"<p>No passage in the notes covers this question. Nearest topics: {topics}.</p>"
+    cited = {c.n: c for c in answer.citations}
+    parts = []
+    for n, hit in enumerate(answer.contexts, 1):
+        text = hit.chunk.text
+        citation = cited.get(n)
+        if citation:
+            s, e = citation.span
+            shown = f"{html.escape(text[:s])}<mark>{html.escape(text[s:e])}</mark>{html.escape(text[e:])}"
+        else:
+            shown = html.escape(text)
+        rerank = hit.scores.rerank
+        # Listwise-trained reranker scores rank passages; they are not probabilities of relevance.
+        relevance = f"score {hit.score:.3f}" + (f", reranker {rerank:.2f}" if rerank is not None else "")
+        status = "cited" if citation else "given, not cited"
+        parts.append(
+            f'<div class="source" id="src-{turn_id}-{n}"><b>[{n}] {html.escape(hit.chunk.title)}</b> — '
+            f"{html.escape(hit.chunk.section)}<br><small>{html.escape(hit.chunk.doc)} · {relevance} · {status}</small>"
+            f"<details{' open' if citation else ''}><summary>passage</summary><p>{shown}</p></details></div>"
+        )
+    return "\n".join(parts)
