@@ -36,6 +36,7 @@ from tutor.retrieve import Retriever, check_question
 from tutor.sentences import Sentence, parsed_sentences
 from tutor.support import Evidence, SupportChecker, claim_text
 from tutor.support_labels import verdict
+from tutor.timing import ms_since
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +164,14 @@ class Tutor:
         with contextlib.closing(self.llm.stream(messages, max_tokens=self.settings.llm_max_tokens)) as deltas:
             for delta in deltas:
                 if "first_token_ms" not in timings:
-                    timings["first_token_ms"] = _ms(started)
+                    timings["first_token_ms"] = ms_since(started)
                 shown = parser.feed(delta)
                 if shown:
                     yield AnswerEvent("delta", text=shown)
         tail = parser.finish()
         if tail:
             yield AnswerEvent("delta", text=tail)
-        timings["llm_ms"] = _ms(llm_started)
+        timings["llm_ms"] = ms_since(llm_started)
         parsed = parser.result()
         if leaks_prompt(parsed.text, prompt) or _MARKERS.sub("", parsed.text).strip() == "":
             yield self._refusal(text, standalone, retrieval.hits, timings, started, "no_answer")
@@ -181,7 +182,7 @@ class Tutor:
 
         check_started = time.perf_counter()
         checked = self._verify(parsed.text, parsed_sentences(parsed), contexts)
-        timings["check_ms"] = _ms(check_started)
+        timings["check_ms"] = ms_since(check_started)
         if checked.claims and not checked.backed:
             # No claim is entailed by any passage: the model answered from its own knowledge
             # (a small model does this for near-topic questions the notes do not cover, e.g.
@@ -194,7 +195,7 @@ class Tutor:
             log.info("refused: no passage entails any of the answer's %d sentences", checked.claims)
             yield self._refusal(text, standalone, retrieval.hits, timings, started, "unentailed")
             return
-        timings["total_ms"] = _ms(started)
+        timings["total_ms"] = ms_since(started)
         if overrides:
             log.info("removed %d instruction-like sentence(s) from the question", overrides)
         yield AnswerEvent("done", answer=Answer(
@@ -234,7 +235,7 @@ class Tutor:
             {"role": "user", "content": f"Conversation:\n{convo}\n\nLast message: {question}"},
         ]
         rewritten = self.llm.complete(messages, max_tokens=80, temperature=0.0).strip().strip('"')
-        timings["rewrite_ms"] = _ms(started)
+        timings["rewrite_ms"] = ms_since(started)
         first_line = rewritten.splitlines()[0].strip() if rewritten else ""
         return first_line if 5 <= len(first_line) <= 400 else question
 
@@ -302,7 +303,7 @@ class Tutor:
             text = f"{NOT_COVERED} The closest topics they do cover: {', '.join(nearest)}."
         else:
             text = NOT_COVERED
-        timings["total_ms"] = _ms(started)
+        timings["total_ms"] = ms_since(started)
         return AnswerEvent("done", answer=Answer(
             question=question, standalone_question=standalone, answer=text, citations=[],
             contexts=[], unsupported_sentences=[], refused=True, backend=self.llm.name,
@@ -380,7 +381,3 @@ def _apply(text: str, edits: Sequence[tuple[Sentence, str]]) -> str:
         last = sentence.end
     out.append(text[last:])
     return "".join(out)
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

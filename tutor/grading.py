@@ -60,6 +60,7 @@ from tutor.llm import LLM, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.screening import screen
 from tutor.support import SupportChecker
+from tutor.timing import ms_since
 from tutor.verdicts import (
     PointEvidence,
     PointQuestion,
@@ -163,7 +164,7 @@ class Grader:
         checked = screen(answer, asked or question.question, previous_answer,
                          max_chars=self.settings.grade_max_answer_chars, vocab=self._vocab)
         sources = self.sources(question)
-        timings["sources_ms"] = _ms(started)
+        timings["sources_ms"] = ms_since(started)
         graded_at = time.perf_counter()
         if _NOTHING_TO_GRADE & set(checked.flags):
             verdicts = _all_missed(question, chosen, sources)
@@ -173,7 +174,7 @@ class Grader:
             verdicts = self._grade_judge(question, checked.text, chosen, sources)
         else:
             verdicts = self._grade_embedding(question, checked.text, chosen, sources)
-        timings["grade_ms"] = _ms(graded_at)
+        timings["grade_ms"] = ms_since(graded_at)
         cap = INJECTION_CAP if checked.grader_directed else 10.0
         result = Grade(
             question_id=question.id,
@@ -183,7 +184,7 @@ class Grader:
             method=self.method_name,
             flags=checked.flags,
         )
-        timings["total_ms"] = _ms(started)
+        timings["total_ms"] = ms_since(started)
         result.timings_ms = timings
         return result
 
@@ -411,7 +412,3 @@ def resolve_method(settings: Settings) -> GradeMethod:
     if settings.grade_method != "auto":
         return settings.grade_method
     return "llm" if settings.llm_base_url else "embedding+judge"
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

@@ -17,6 +17,7 @@ from tutor.config import RETRIEVAL_MODES, RetrievalMode, Settings
 from tutor.errors import InputError, ModelError
 from tutor.index import DENSE, SPARSE, Bm25Encoder, Index, Leg, chunk_from_payload
 from tutor.records import Chunk, Hit, Scores
+from tutor.timing import ms_since
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,11 @@ class Retriever:
         sparse = self._bm25.query(text)
         if sparse.indices and mode != "dense":  # a question of stopwords only has no BM25 terms
             legs.append(Leg(SPARSE, sparse, s.sparse_k, s.bm25_weight))
-        timings["encode_ms"] = _ms(started)
+        timings["encode_ms"] = ms_since(started)
         fused = mode in ("hybrid", "hybrid+rerank")
         started = time.perf_counter()
         by_stage = self.index.search(legs, listed if fused else None, s.rrf_k)
-        timings["search_ms"] = _ms(started)
+        timings["search_ms"] = ms_since(started)
 
         ranked = by_stage.get("fused" if fused else (DENSE if mode == "dense" else SPARSE))
         if ranked is None:
@@ -138,7 +139,7 @@ class Retriever:
         head, tail = hits[: s.rerank_k], hits[s.rerank_k :]
         started = time.perf_counter()
         scores = rerank_scores(load_reranker(s), text, [h.chunk for h in head])
-        timings["rerank_ms"] = _ms(started)
+        timings["rerank_ms"] = ms_since(started)
         for hit, score in zip(head, scores, strict=True):
             hit.scores.rerank = score
         # The reranker votes as a third list beside BM25 and dense, with the fusion's weights
@@ -174,7 +175,3 @@ def rerank_scores(model: object, question: str, chunks: Sequence[Chunk]) -> list
 def _identity(x):  # type: ignore[no-untyped-def]
     # Raw logits out; the sigmoid above is explicit so scores mean the same for any model.
     return x
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
