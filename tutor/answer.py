@@ -158,20 +158,7 @@ class Tutor:
         prompt = load_prompt("answer" if self._confident(retrieval.hits) else "answer_or_refuse")
         messages = self._messages(prompt, standalone, contexts, history)
         parser = CitationParser(len(contexts))
-        llm_started = time.perf_counter()
-        # Closed as soon as this generator is (the app's Stop button): closing the LLM's stream
-        # hangs up on the server, which then stops generating and frees its slot.
-        with contextlib.closing(self.llm.stream(messages, max_tokens=self.settings.llm_max_tokens)) as deltas:
-            for delta in deltas:
-                if "first_token_ms" not in timings:
-                    timings["first_token_ms"] = ms_since(started)
-                shown = parser.feed(delta)
-                if shown:
-                    yield AnswerEvent("delta", text=shown)
-        tail = parser.finish()
-        if tail:
-            yield AnswerEvent("delta", text=tail)
-        timings["llm_ms"] = ms_since(llm_started)
+        yield from self._generate(messages, parser, timings, started)
         parsed = parser.result()
         if leaks_prompt(parsed.text, prompt) or _MARKERS.sub("", parsed.text).strip() == "":
             yield self._refusal(text, standalone, retrieval.hits, timings, started, "no_answer")
@@ -207,6 +194,24 @@ class Tutor:
         ))
 
     # -- steps --------------------------------------------------------------------------
+    def _generate(self, messages: list[Message], parser: CitationParser, timings: dict[str, float],
+                  started: float) -> Iterator[AnswerEvent]:
+        """The LLM's answer as display-ready deltas (markers checked as they stream)."""
+        llm_started = time.perf_counter()
+        # Closed as soon as this generator is (the app's Stop button): closing the LLM's stream
+        # hangs up on the server, which then stops generating and frees its slot.
+        with contextlib.closing(self.llm.stream(messages, max_tokens=self.settings.llm_max_tokens)) as deltas:
+            for delta in deltas:
+                if "first_token_ms" not in timings:
+                    timings["first_token_ms"] = ms_since(started)
+                shown = parser.feed(delta)
+                if shown:
+                    yield AnswerEvent("delta", text=shown)
+        tail = parser.finish()
+        if tail:
+            yield AnswerEvent("delta", text=tail)
+        timings["llm_ms"] = ms_since(llm_started)
+
     def _confident(self, hits: Sequence[Hit]) -> bool:
         """Whether a passage is a close match (dense cosine at or above `answer_confidence`).
         If so the model is told to answer from the passages (the `answer` prompt); below that it

@@ -273,6 +273,22 @@ class Ingestor:
             doc_id for doc_id, old in stored.items()
             if old.path and any(Path(old.path).is_relative_to(f) for f in folders) and not Path(old.path).exists()
         }
+        todo, seen_docs = self._select(sources, stored, vanished, report)
+        if todo:
+            self._write(todo, report, progress, on_progress)
+        # Documents that vanished from a folder we just scanned (never from other folders).
+        for doc_id in sorted(vanished - seen_docs.keys()):
+            self.index.delete_doc(doc_id)
+            report.removed.append(doc_id)
+        report.removed.extend(sorted(set(before) - set(report.added)))
+        report.seconds = time.perf_counter() - started
+        log.info(report.summary())
+        return report
+
+    def _select(self, sources: Sequence[Source], stored: dict[str, IndexedDocument], vanished: set[str],
+                report: IngestReport) -> tuple[list[tuple[Document, bool]], dict[str, Path]]:
+        """The documents to write (each with whether it replaces a stored one), and every
+        document id read now with its path; rejections and unchanged ones go to `report`."""
         todo: list[tuple[Document, bool]] = []  # (document, is an update)
         seen_hashes = {d.doc_hash.split(":")[0]: d.doc for d in stored.values() if d.doc not in vanished}
         seen_docs: dict[str, Path] = {}
@@ -303,17 +319,7 @@ class Ingestor:
                 continue
             seen_hashes[doc.hash] = doc.id
             todo.append((doc, old is not None))
-
-        if todo:
-            self._write(todo, report, progress, on_progress)
-        # Documents that vanished from a folder we just scanned (never from other folders).
-        for doc_id in sorted(vanished - seen_docs.keys()):
-            self.index.delete_doc(doc_id)
-            report.removed.append(doc_id)
-        report.removed.extend(sorted(set(before) - set(report.added)))
-        report.seconds = time.perf_counter() - started
-        log.info(report.summary())
-        return report
+        return todo, seen_docs
 
     @staticmethod
     def _clash(source: Source, seen: Path | None, stored: IndexedDocument | None) -> str:
