@@ -149,8 +149,6 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
     manifest it writes beside the model, with the reranker-alone MRR@10 on `cases` after each
     epoch when any are given.
     """
-    import torch
-    from sentence_transformers.util import batch_to_device
     from tqdm import tqdm
     from transformers import set_seed
 
@@ -165,7 +163,6 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
     rng = random.Random(seed)
     batches = [usable[i:i + batch_groups] for i in range(0, len(usable), batch_groups)]
     adamw, schedule = optimizer(model, len(batches) * epochs, head_lr, body_lr)
-    width = negatives + 1
     losses: list[float] = []
     per_epoch: list[dict[str, float]] = []
     for epoch in range(epochs):
@@ -173,19 +170,7 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
         rng.shuffle(batches)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", disable=not progress)
         for batch in bar:
-            pairs = [(g.query, p) for g in batch for p in (g.positive, *g.negatives[:negatives])]
-            features = batch_to_device(model.preprocess(pairs), model.device)
-            # bf16 on a GPU: fp32 there ran at a fraction of the chip's speed (docs/reranker.md).
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=model.device.type == "cuda"):
-                logits = model(features)["scores"].view(len(batch), width).float()
-            if loss == "listwise":
-                target = torch.zeros(len(batch), dtype=torch.long, device=model.device)
-                value = torch.nn.functional.cross_entropy(logits, target)
-            else:
-                labels = torch.zeros_like(logits)
-                labels[:, 0] = 1.0
-                value = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-            losses.append(step(model, adamw, schedule, value))
+            losses.append(step(model, adamw, schedule, _batch_loss(model, batch, negatives, loss)))
             bar.set_postfix(loss=f"{sum(losses[-25:]) / len(losses[-25:]):.3f}")
         model.eval()
         row = {"epoch": epoch + 1, "loss": round(sum(losses[-len(batches):]) / len(batches), 4)}
@@ -199,13 +184,32 @@ def fit(groups: Sequence[Group], base: str, output: Path, *, epochs: int = 1, se
     model.save(str(output))
     written = {
         **(manifest or {}),
-        "groups": len(usable), "list": width, "loss": loss, "epochs": epochs, "seed": seed,
+        "groups": len(usable), "list": negatives + 1, "loss": loss, "epochs": epochs, "seed": seed,
         "batch_groups": batch_groups, "head_lr": head_lr, "body_lr": body_lr, "layers": layers,
         "max_length": max_length, "device": device, "per_epoch": per_epoch,
         "final_loss": per_epoch[-1]["loss"], "seconds": round(time.perf_counter() - started, 1),
     }
     (output / "training.json").write_text(json.dumps(written, indent=2) + "\n")
     return written
+
+
+def _batch_loss(model: Any, batch: Sequence[Group], negatives: int, loss: Loss) -> Any:
+    """The loss of one batch: each group's positive scored against its first `negatives`
+    negatives, as one (groups × list) block."""
+    import torch
+    from sentence_transformers.util import batch_to_device
+
+    pairs = [(g.query, p) for g in batch for p in (g.positive, *g.negatives[:negatives])]
+    features = batch_to_device(model.preprocess(pairs), model.device)
+    # bf16 on a GPU: fp32 there ran at a fraction of the chip's speed (docs/reranker.md).
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=model.device.type == "cuda"):
+        logits = model(features)["scores"].view(len(batch), negatives + 1).float()
+    if loss == "listwise":
+        target = torch.zeros(len(batch), dtype=torch.long, device=model.device)
+        return torch.nn.functional.cross_entropy(logits, target)
+    labels = torch.zeros_like(logits)
+    labels[:, 0] = 1.0
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

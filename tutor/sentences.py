@@ -55,6 +55,31 @@ def parsed_sentences(parsed: ParsedCitations) -> list[Sentence]:
 def _sentences(
     text: str, markers: tuple[Marker, ...], code: tuple[tuple[int, int], ...]
 ) -> list[Sentence]:
+    starts = [m.start for m in markers]  # ascending: markers are recorded in text order
+    out: list[Sentence] = []
+    for s, e, is_code in _bounds(text, markers, code):
+        raw = text[s:e]
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        s += len(raw) - len(raw.lstrip())
+        e = s + len(stripped)
+        inside = markers[bisect_left(starts, s) : bisect_left(starts, e)]
+        cited = tuple(dict.fromkeys(m.number for m in inside))
+        if not is_code and _ONLY_MARKERS_RE.fullmatch(stripped) and out:
+            # "[1]" alone on a line: it cites the sentence before it.
+            prev = out[-1]
+            merged = tuple(dict.fromkeys(prev.citations + cited))
+            out[-1] = Sentence(prev.text, prev.start, prev.end, merged, prev.is_code)
+            continue
+        out.append(Sentence(stripped, s, e, cited, is_code))
+    return out
+
+
+def _bounds(
+    text: str, markers: tuple[Marker, ...], code: tuple[tuple[int, int], ...]
+) -> list[tuple[int, int, bool]]:
+    """[start, end) of each sentence, line or fenced code block, and whether it is code."""
     in_code = [False] * (len(text) + 1)
     for start, end in code:
         for i in range(start, end):
@@ -101,26 +126,7 @@ def _sentences(
             continue
         i += 1
     bounds.append((start, n, False))
-
-    starts = [m.start for m in markers]  # ascending: markers are recorded in text order
-    out: list[Sentence] = []
-    for s, e, is_code in bounds:
-        raw = text[s:e]
-        stripped = raw.strip()
-        if not stripped:
-            continue
-        s += len(raw) - len(raw.lstrip())
-        e = s + len(stripped)
-        inside = markers[bisect_left(starts, s) : bisect_left(starts, e)]
-        cited = tuple(dict.fromkeys(m.number for m in inside))
-        if not is_code and _ONLY_MARKERS_RE.fullmatch(stripped) and out:
-            # "[1]" alone on a line: it cites the sentence before it.
-            prev = out[-1]
-            merged = tuple(dict.fromkeys(prev.citations + cited))
-            out[-1] = Sentence(prev.text, prev.start, prev.end, merged, prev.is_code)
-            continue
-        out.append(Sentence(stripped, s, e, cited, is_code))
-    return out
+    return bounds
 
 
 def _is_abbreviation(text: str, start: int, dot: int) -> bool:
