@@ -23,8 +23,8 @@ import tutor  # noqa: F401
 from tutor.benchmarks import machine, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.published import publish
-from tutor.support import Evidence, SupportChecker
-from tutor.support_labels import SupportItem, judge_items, load_items, span_matches, verdict
+from tutor.support import Evidence, SupportChecker, verdict
+from tutor.support_labels import SupportItem, judge_items, load_items, span_matches
 
 RESULTS = REPO_DIR / "eval" / "results" / "judge"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tutor.config import Settings
-from tutor.support import SupportChecker, claim_text, passage_spans
-from tutor.support_labels import judge_items, load_items, span_matches, verdict
+from tutor.support import SupportChecker, claim_text, passage_spans, verdict
+from tutor.support_labels import judge_items, load_items, span_matches
 
 PASSAGE = (
     "Sampling turns logits into a next token. Temperature divides the logits before the\n"

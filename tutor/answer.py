@@ -34,8 +34,7 @@ from tutor.prompts import load_prompt
 from tutor.records import Hit
 from tutor.retrieve import Retriever, check_question
 from tutor.sentences import Sentence, parsed_sentences
-from tutor.support import Evidence, SupportChecker, claim_text
-from tutor.support_labels import verdict
+from tutor.support import Evidence, SupportChecker, claim_text, verdict
 from tutor.timing import ms_since
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -37,6 +38,9 @@ class Span:
     text: str
 
 
+SupportLabel = Literal["supported", "contradicted", "unsupported"]
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """The judge's best entailing and best contradicting span for one claim."""
@@ -45,6 +49,15 @@ class Evidence:
     entails: float  # the judge's probability for that span
     contradicted_by: Span | None
     contradicts: float
+
+
+def verdict(evidence: Evidence, entail_at: float, contradict_at: float) -> SupportLabel:
+    """How the answer check reads the judge: a contradiction needs high confidence and must
+    outweigh the best entailment (calling a faithful sentence false is the worse error)."""
+    if evidence.contradicts >= contradict_at and evidence.contradicts > evidence.entails:
+        return "contradicted"
+    return "supported" if evidence.entails >= entail_at else "unsupported"
+
 
 
 # A line break inside a paragraph, where the notes are hard-wrapped: not before a list item,

@@ -20,10 +20,9 @@ import yaml
 from tutor.config import REPO_DIR
 from tutor.errors import TutorError
 from tutor.knowledge import section_text
-from tutor.support import Evidence, SupportChecker, claim_text
+from tutor.support import Evidence, SupportChecker, SupportLabel, claim_text
 
 LABELS_FILE = REPO_DIR / "eval" / "answer_support.yaml"
-SupportLabel = Literal["supported", "contradicted", "unsupported"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +43,6 @@ def load_items(path: Path = LABELS_FILE) -> list[SupportItem]:
                             r.get("evidence")) for r in rows]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise TutorError(f"{path}: not an answer-support label file ({exc})") from exc
-
-
-def verdict(evidence: Evidence, entail_at: float, contradict_at: float) -> SupportLabel:
-    """How the answer check reads the judge: a contradiction needs high confidence and must
-    outweigh the best entailment (calling a faithful sentence false is the worse error)."""
-    if evidence.contradicts >= contradict_at and evidence.contradicts > evidence.entails:
-        return "contradicted"
-    return "supported" if evidence.entails >= entail_at else "unsupported"
 
 
 def _flat(text: str) -> str:
