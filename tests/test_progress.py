@@ -195,6 +195,7 @@ def test_conversations_and_interviews_resume(store: ProgressStore) -> None:
     assert [(t.role, t.text) for t in latest] == [("user", "What is chunking?"),
                                                   ("assistant", "Splitting notes [1].")]
     assert latest[1].citations == (cite,)
+    assert latest[1].unsupported == () and latest[1].corrected == ()
     assert [t.text for t in store.conversation(ALICE, "old")] == ["first chat"]
 
     interview = store.start_interview(ALICE, ["rag"], {"asked": []}, now=T0)
@@ -214,9 +215,10 @@ def fill(store: ProgressStore, bank: list[Question], learner: str) -> None:
     q1, q2 = bank[0], bank[40]
     interview = store.start_interview(learner, [q1.topic, q2.topic], {"n": 2}, now=T0)
     store.add_turn(learner, "c1", "user", "What is top-p?", now=T0)
-    store.add_turn(learner, "c1", "assistant", "It keeps [1] the smallest set…",
+    store.add_turn(learner, "c1", "assistant", "It keeps [1] the smallest set… It was invented in 2019.",
                    [{"n": 1, "chunk_id": "x", "doc": "d.md", "section": "S", "span": [0, 5],
-                     "span_text": "span"}], now=T0)
+                     "span_text": "span"}], now=T0,
+                   unsupported=["It was invented in 2019."], corrected=["Top-p keeps a fixed number."])
     store.record_answer(learner, interview.id, q1, "an answer with “quotes”",
                         grade(q1, ["covered", "missed", "contradicted"], points=[0, 1, 2]), now=T0)
     store.record_answer(learner, interview.id, q2, "another",
@@ -246,7 +248,20 @@ def test_export_delete_import_restores_everything(store: ProgressStore, bank: li
     after = {"turns": store.conversation(ALICE, "c1"), "answers": store.answers(ALICE),
              "cards": store.cards(ALICE), "learner": store.learner(ALICE)}
     assert after == before
+    assert after["turns"][1].unsupported == ("It was invented in 2019.",)
+    assert after["turns"][1].corrected == ("Top-p keeps a fixed number.",)
     assert store.export(ALICE) == exported
+
+
+def test_an_export_from_before_the_answer_flags_imports_without_them(
+        store: ProgressStore, bank: list[Question]) -> None:
+    fill(store, bank, ALICE)
+    exported = store.export(ALICE)
+    for turn in exported["turns"]:  # as an export written before schema v3 looks
+        del turn["unsupported"], turn["corrected"]
+    store.delete(ALICE)
+    store.import_(exported)
+    assert [(t.unsupported, t.corrected) for t in store.conversation(ALICE, "c1")] == [((), ())] * 2
 
 
 def test_reimport_is_idempotent_and_can_take_a_new_id(store: ProgressStore,
@@ -312,6 +327,8 @@ CREATE TABLE verdicts (learner_id TEXT NOT NULL, answer_id TEXT NOT NULL,
   FOREIGN KEY (learner_id, answer_id) REFERENCES answers(learner_id, id) ON DELETE CASCADE);
 CREATE INDEX verdicts_by_point ON verdicts(learner_id, question_id, point_index);
 INSERT INTO learners VALUES ('alice-browser-id', 'Ada', '2026-01-01T00:00:00.000000+00:00');
+INSERT INTO turns VALUES ('alice-browser-id', 't1', 'c1', 'assistant', 'An old answer [1].',
+  '[]', '2026-01-01T00:00:00.000000+00:00');
 INSERT INTO answers VALUES ('alice-browser-id', 'a1', NULL, 'rag-001', 0, 'old answer', 2.5,
   'embedding', '2026-01-01T00:00:00.000000+00:00');
 INSERT INTO verdicts VALUES ('alice-browser-id', 'a1', 'rag-001', 0, 'a point', 'missed', NULL,
@@ -328,11 +345,14 @@ def test_a_v1_database_is_migrated_and_keeps_its_rows(tmp_path: Path, bank: list
         [old] = store.answers(ALICE)
         assert old.answer == "old answer" and old.verdicts[0].verdict == "missed"
         assert store.learner(ALICE) is not None and store.cards(ALICE) == []
+        # A turn from before the answer check was stored: no flags, shown as it was.
+        [turn] = store.conversation(ALICE, "c1")
+        assert turn.text == "An old answer [1]." and turn.unsupported == turn.corrected == ()
         q = bank[0]
         store.record_answer(ALICE, None, q, "", grade(q, ["missed"], points=[0]))
         assert store.due_count(ALICE) == 1
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.close()
 

@@ -134,7 +134,9 @@ class App:
         def save(store: ProgressStore) -> None:
             store.add_turn(learner, conversation, "user", answer.question)
             store.add_turn(learner, conversation, "assistant", answer.answer,
-                           [c.to_dict() for c in answer.citations])
+                           [c.to_dict() for c in answer.citations],
+                           unsupported=answer.unsupported_sentences,
+                           corrected=answer.corrected_sentences)
 
         return self.memory.use("saving this exchange to your progress", save)[1]
 
@@ -159,7 +161,8 @@ class App:
             turn_id = len(answers)
             chat += [{"role": "user", "content": escape_markdown(asked.text)},
                      {"role": "assistant",
-                      "content": render_stored_answer(said.text, said.citations, turn_id)}]
+                      "content": render_stored_answer(said.text, said.citations, turn_id,
+                                                      said.unsupported, said.corrected)}]
             turns.append(Turn(asked.text, said.text))
             answers.append({"question": asked.text, "answer": said.text,
                             "chunk_ids": [c["chunk_id"] for c in said.citations],

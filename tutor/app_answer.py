@@ -16,17 +16,25 @@ _MARKER = re.compile(r"\[(\d+)\]")
 
 def render_answer(answer: Answer, turn_id: int) -> str:
     """The answer with clickable `[n]` links to its sources and unsupported sentences marked."""
-    body = html.escape(answer.answer)
-    for sentence in answer.unsupported_sentences:
+    return _render(answer.answer, turn_id, None, answer.unsupported_sentences,
+                   answer.corrected_sentences)
+
+
+def _render(text: str, turn_id: int, linked: set[int] | None, unsupported: Sequence[str],
+            corrected: Sequence[str]) -> str:
+    """`text` escaped, its `[n]` markers linked to passage n's source (all of them, or those
+    in `linked`), each unsupported sentence marked, and a note on what the check changed."""
+    body = html.escape(text)
+    for sentence in unsupported:
         body = _mark_unsupported(body, html.escape(sentence))
-    body = _MARKER.sub(lambda m: f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>', body)
+    body = _MARKER.sub(lambda m: (f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>'
+                                  if linked is None or int(m.group(1)) in linked else m.group(0)), body)
     notes = []
-    if answer.corrected_sentences:
-        notes.append(f"✎ {len(answer.corrected_sentences)} sentence(s) the notes contradict were "
+    if corrected:
+        notes.append(f"✎ {len(corrected)} sentence(s) the notes contradict were "
                      "replaced by the notes' own words.")
-    if answer.unsupported_sentences:
-        notes.append(f"⚠ {len(answer.unsupported_sentences)} sentence(s) no passage says: not "
-                     "from your notes.")
+    if unsupported:
+        notes.append(f"⚠ {len(unsupported)} sentence(s) no passage says: not from your notes.")
     if notes:
         body += "\n\n<small>" + "<br>".join(notes) + "</small>"
     return body
@@ -41,12 +49,12 @@ def _mark_unsupported(body: str, sentence: str) -> str:
     return re.sub(f"({pattern})", r'<span class="unsupported" title="no passage says this">\1 ⚠</span>', body, count=1)
 
 
-def render_stored_answer(text: str, citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:
-    """An answer from the learner store: its text with links to its cited passages (those of
-    the latest answer show in the sources panel, `render_stored_sources`)."""
-    cited = {c["n"] for c in citations}
-    return _MARKER.sub(lambda m: (f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>'
-                                  if int(m.group(1)) in cited else m.group(0)), html.escape(text))
+def render_stored_answer(text: str, citations: Sequence[Mapping[str, Any]], turn_id: int,
+                         unsupported: Sequence[str] = (), corrected: Sequence[str] = ()) -> str:
+    """An answer from the learner store as it was shown: links to its cited passages (those
+    of the latest answer show in the sources panel, `render_stored_sources`), and the
+    sentences the check flagged or corrected marked again."""
+    return _render(text, turn_id, {c["n"] for c in citations}, unsupported, corrected)
 
 
 def render_stored_sources(citations: Sequence[Mapping[str, Any]], turn_id: int) -> str:

@@ -76,6 +76,8 @@ class ChatTurn:
     text: str
     citations: tuple[dict[str, Any], ...]  # each as `Citation.to_dict()` (`ask --json`'s shape)
     created_at: datetime
+    unsupported: tuple[str, ...] = ()  # sentences the answer check flagged ⚠
+    corrected: tuple[str, ...] = ()  # sentences it replaced by the notes' words
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,16 +221,19 @@ class ProgressStore:
     # -- chat ----------------------------------------------------------------------------
 
     def add_turn(self, learner: str, conversation_id: str, role: Role, text: str,
-                 citations: Sequence[Mapping[str, Any]] = (), now: datetime | None = None
-                 ) -> ChatTurn:
+                 citations: Sequence[Mapping[str, Any]] = (), now: datetime | None = None, *,
+                 unsupported: Sequence[str] = (), corrected: Sequence[str] = ()) -> ChatTurn:
         at = _now(now)
         turn = ChatTurn(uuid.uuid4().hex, conversation_id, role, text,
-                        tuple(dict(c) for c in citations), at)
+                        tuple(dict(c) for c in citations), at, tuple(unsupported), tuple(corrected))
         with self._write(learner, at) as conn:
             conn.execute("INSERT INTO turns (learner_id, id, conversation_id, role, text, "
-                         "citations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         "citations, created_at, unsupported, corrected) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (learner, turn.id, conversation_id, role, text,
-                          json.dumps(turn.citations, ensure_ascii=False), iso(at)))
+                          json.dumps(turn.citations, ensure_ascii=False), iso(at),
+                          json.dumps(turn.unsupported, ensure_ascii=False),
+                          json.dumps(turn.corrected, ensure_ascii=False)))
         return turn
 
     def conversation(self, learner: str, conversation_id: str | None = None) -> list[ChatTurn]:
@@ -246,7 +251,9 @@ class ProgressStore:
                                 "= ? ORDER BY created_at, rowid",
                                 (learner, conversation_id)).fetchall()
         return [ChatTurn(r["id"], r["conversation_id"], r["role"], r["text"],
-                         tuple(json.loads(r["citations"])), parse_iso(r["created_at"])) for r in rows]
+                         tuple(json.loads(r["citations"])), parse_iso(r["created_at"]),
+                         tuple(json.loads(r["unsupported"])), tuple(json.loads(r["corrected"])))
+                for r in rows]
 
     # -- interviews ----------------------------------------------------------------------
 

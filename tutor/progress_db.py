@@ -110,6 +110,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (learner_id, card_id, reviewed_at),
             FOREIGN KEY (learner_id, card_id) REFERENCES cards(learner_id, id) ON DELETE CASCADE)""",
     ),
+    # v3: what the answer check marked in each answer (sentences no passage says, sentences
+    # the notes contradict), so a restored answer shows its ⚠ and ✎ as it did live.
+    (
+        "ALTER TABLE turns ADD COLUMN unsupported TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE turns ADD COLUMN corrected TEXT NOT NULL DEFAULT '[]'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

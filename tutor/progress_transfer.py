@@ -65,7 +65,7 @@ def export_rows(conn: sqlite3.Connection, learner: str) -> dict[str, Any]:
         "format": FORMAT, "version": VERSION,
         "learner": {"id": learner, "name": me["name"], "created_at": me["created_at"]},
         "turns": _dicts(conn, "SELECT * FROM turns WHERE learner_id = ? ORDER BY created_at, rowid",
-                        learner, ("citations",)),
+                        learner, ("citations", "unsupported", "corrected")),
         "interviews": _dicts(conn, "SELECT * FROM interviews WHERE learner_id = ? ORDER BY "
                              "started_at, rowid", learner, ("topics", "state")),
         "answers": answers,
@@ -99,10 +99,14 @@ def _import(conn: sqlite3.Connection, learner: str, data: Mapping[str, Any]) -> 
                      (learner, i["id"], json.dumps(i["topics"]), _at(i["started_at"]),
                       _at_or_null(i["finished_at"]), json.dumps(i["state"], ensure_ascii=False)))
     for t in data["turns"]:
-        conn.execute("INSERT INTO turns (learner_id, id, conversation_id, role, text, "
-                     "citations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        # An export from before the answer check was stored has no flags: none are shown.
+        conn.execute("INSERT INTO turns (learner_id, id, conversation_id, role, text, citations, "
+                     "created_at, unsupported, corrected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT DO NOTHING",
                      (learner, t["id"], t["conversation_id"], t["role"], t["text"],
-                      json.dumps(t["citations"], ensure_ascii=False), _at(t["created_at"])))
+                      json.dumps(t["citations"], ensure_ascii=False), _at(t["created_at"]),
+                      json.dumps(t.get("unsupported", []), ensure_ascii=False),
+                      json.dumps(t.get("corrected", []), ensure_ascii=False)))
     for a in data["answers"]:
         conn.execute("INSERT INTO answers (learner_id, id, interview_id, question_id, "
                      "is_follow_up, answer, score, method, created_at) VALUES "

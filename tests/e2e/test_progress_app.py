@@ -37,6 +37,7 @@ WAIT = 60_000  # ms; grading runs the real retriever on two shared cores
 class Learner:
     page: Any  # playwright Page
     questions: list[Question]  # the interview's, in order
+    checked: tuple[int, list[str]]  # the live answer's ⚠ sentences and notes on what the check did
 
 
 def review_tab(page: Any) -> Any:
@@ -52,6 +53,12 @@ def due(page: Any) -> int:
 def asked(page: Any) -> Question:
     shown = page.locator("#iv-question .iv-asked").inner_text()
     return next(q for q in BANK if q.question in shown)
+
+
+def answer_checks(page: Any) -> tuple[int, list[str]]:
+    """What the answer check marked in the chat: sentences flagged ⚠, and its notes (✎ / ⚠)."""
+    chat = page.locator("#chat")
+    return chat.locator(".unsupported").count(), chat.locator("small").all_inner_texts()
 
 
 def answer_with_follow_up(page: Any) -> Question:
@@ -73,6 +80,7 @@ def learner(app: RunningApp, browser: Any) -> Iterator[Learner]:
     page.locator("#question textarea").fill(ASKED)
     page.locator("#ask").click()
     page.locator("#chat a.cite").first.wait_for(timeout=WAIT)
+    checked = answer_checks(page)
 
     page.get_by_role("tab", name="Interview").click()
     page.locator("#iv-topics input").click()
@@ -85,7 +93,7 @@ def learner(app: RunningApp, browser: Any) -> Iterator[Learner]:
     second = answer_with_follow_up(page)
     page.locator("#iv-question").get_by_text("Question 2/5 done").wait_for(timeout=WAIT)
     assert page.locator("#iv-status").inner_text() == ""  # stored without a problem
-    yield Learner(page, [first, second])
+    yield Learner(page, [first, second], checked)
     context.close()
 
 
@@ -96,6 +104,8 @@ def test_a_reload_brings_back_the_chat_and_the_interview(learner: Learner) -> No
     chat.get_by_text(ASKED).wait_for(timeout=WAIT)
     chat.get_by_text("to keep their spread independent of the head size").wait_for()
     assert chat.locator("a.cite").count() >= 1  # the restored answer still links its sources
+    # ... and shows what the check marked (⚠ sentences no passage says, ✎ corrections) as live.
+    assert answer_checks(page) == learner.checked
     assert page.locator("#sources mark").count() >= 1
 
     page.get_by_role("tab", name="Interview").click()
