@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,7 @@ from tutor.config import Settings
 from tutor.documents import SUPPORTED_SUFFIXES
 from tutor.errors import TutorError
 from tutor.index import open_index
-from tutor.ingest import Ingestor
+from tutor.ingest import Ingestor, Rejected
 from tutor.interview import Interviewer
 from tutor.progress import ProgressStore
 from tutor.ui import error_message, escape_markdown, llm_queue
@@ -229,25 +229,43 @@ class App:
             progress(0.1, desc="Reading and embedding…")
             uploads = self.settings.data_dir / "uploads"
             uploads.mkdir(parents=True, exist_ok=True)
-            for path in paths:  # keep the originals, so re-ingesting and removal work later
-                (uploads / path.name).write_bytes(path.read_bytes())
+            # Keep the originals, so re-ingesting and removal work later; an earlier upload of
+            # the same name is held in memory until its new version has been read.
+            earlier: dict[Path, bytes] = {}
+            for path in paths:
+                copy = uploads / path.name
+                if copy.is_file():
+                    earlier[copy] = copy.read_bytes()
+                copy.write_bytes(path.read_bytes())
             report = Ingestor(self.settings, self.index).run(
                 [uploads], progress=False, on_progress=lambda p: progress(p.fraction, desc=p.line()))
-            summary = report.summary()
-            # A rejected file's copy would be rejected again by every later upload, with no
-            # way to clear it from the page: it goes (the learner still has the original),
-            # unless an indexed document has that name: without its file, the next upload
-            # would take it out of the index.
-            indexed = {d.doc for d in self.index.documents()}
-            for rejected in report.rejected:
-                copy = self.settings.data_dir / rejected.path
-                if copy.parent == uploads and rejected.path not in indexed:
-                    copy.unlink(missing_ok=True)
-            if report.rejected:
-                summary += " Rejected files were not kept."
+            summary = report.summary() + self._drop_rejected(report.rejected, uploads, earlier)
         message = "\n".join(["- " + p for p in problems] + ([html.escape(summary)] if summary else []))
         docs, choices = self.library()
         return message, docs, choices
+
+    def _drop_rejected(self, rejected: Sequence[Rejected], uploads: Path,
+                       earlier: Mapping[Path, bytes]) -> str:
+        """Rejected uploads are not kept: a rejected file's copy would be rejected again by
+        every later upload, with no way to clear it from the page (the learner still has the
+        original). A rejected new version of an earlier upload gives the earlier file back
+        (the index still holds it, and without its file the next upload would drop it); a
+        rejected copy an indexed document was ingested from stays for the same reason."""
+        indexed = {d.doc for d in self.index.documents()}
+        restored = 0
+        for r in rejected:
+            copy = self.settings.data_dir / r.path
+            if copy.parent != uploads:
+                continue
+            if copy in earlier:
+                copy.write_bytes(earlier[copy])
+                restored += 1
+            elif r.path not in indexed:
+                copy.unlink(missing_ok=True)
+        if not rejected:
+            return ""
+        kept = f" {restored} earlier upload(s) of the same name kept as they were." if restored else ""
+        return " Rejected files were not kept." + kept
 
     def library(self) -> tuple[list[list[Any]], Any]:
         docs = self.documents()

@@ -69,6 +69,18 @@ def test_upload_inspect_and_remove(app: RunningApp, browser: object, tmp_path: P
     assert not (app.data_dir / "uploads" / "damaged.pdf").exists()
     status, _, _ = client.predict([handle_file(str(note))], api_name="/upload")
     assert "0 rejected" in status and "1 unchanged" in status
+    # A damaged new version under the same name is rejected and loses nothing: the earlier
+    # upload's file stays as it was, still indexed, and is not reported again.
+    kept = (app.data_dir / "uploads" / "evil-notes.md").read_bytes()
+    broken = tmp_path / "again" / "evil-notes.md"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\x00\x01 not text")
+    status, docs, _ = client.predict([handle_file(str(broken))], api_name="/upload")
+    assert "1 rejected" in status and "kept as they were" in status, status
+    assert (app.data_dir / "uploads" / "evil-notes.md").read_bytes() == kept
+    assert any(row[1] == "uploads/evil-notes.md" for row in docs["data"])
+    status, _, _ = client.predict([handle_file(str(note))], api_name="/upload")
+    assert "0 rejected" in status and "1 unchanged" in status
     # A page opened now lists the upload, with nothing chosen for removal.
     page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page.goto(app.url, wait_until="load")
