@@ -1,5 +1,6 @@
-"""`tutor ingest` end to end in a real process: a valid PDF and a valid HTML page become
-passages `tutor retrieve` finds, and `--rebuild` starts the index from what it is given now.
+"""`tutor ingest` end to end as typed (`tutor.cli.main` in this process, so the models load
+once for the whole suite): a valid PDF and a valid HTML page become passages `tutor retrieve`
+finds, and `--rebuild` starts the index from what it is given now.
 
 The documents are written here, in our own words. The PDF is made with pypdf (the library
 tutor/documents.py reads PDFs with; the only PDF writer in the environment): a page whose
@@ -11,10 +12,34 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support import offline_cli
+import pytest
+
+from tutor.cli import main
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., Done]
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """`tutor ARGS` on a data dir, as the command line runs it: exit status and output."""
+    def run(*args: str, data: Path) -> Done:
+        code = main(["--data-dir", str(data), *args])
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+    return run
 
 PDF_LINES = [
     "Speculative decoding",
@@ -82,17 +107,18 @@ def text_pdf(lines: list[str]) -> bytes:
     return raw
 
 
-def retrieve_all(data: Path, questions: dict[str, str], tmp_path: Path, *, k: int) -> dict[str, Any]:
+def retrieve_all(cli: Cli, data: Path, questions: dict[str, str], tmp_path: Path, *, k: int
+                 ) -> dict[str, Any]:
     """`tutor retrieve --file --json` over `questions` (id -> question) in one process."""
     batch = tmp_path / f"questions-{len(list(tmp_path.glob('questions-*')))}.jsonl"
     batch.write_text("".join(json.dumps({"id": i, "question": q}) + "\n" for i, q in questions.items()))
-    done = offline_cli("retrieve", "--file", str(batch), "--json", "--k", str(k), data=data)
+    done = cli("retrieve", "--file", str(batch), "--json", "--k", str(k), data=data)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     return {row["id"]: row for row in rows}
 
 
-def test_a_pdf_and_an_html_page_are_ingested_and_found(tmp_path: Path) -> None:
+def test_a_pdf_and_an_html_page_are_ingested_and_found(cli: Cli, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "decoding.pdf").write_bytes(text_pdf(PDF_LINES))
@@ -100,11 +126,11 @@ def test_a_pdf_and_an_html_page_are_ingested_and_found(tmp_path: Path) -> None:
     (docs / "tokenizers.md").write_text(DISTRACTOR, encoding="utf-8")
     data = tmp_path / "data"
 
-    done = offline_cli("ingest", str(docs), data=data)
+    done = cli("ingest", str(docs), data=data)
     assert done.returncode == 0, done.stderr
     assert "3 added, 0 updated, 0 unchanged, 0 removed, 0 rejected" in done.stdout
 
-    found = retrieve_all(data, {
+    found = retrieve_all(cli, data, {
         "pdf": "How does a draft model make generation faster without changing the output?",
         "html": "Why can a LoRA update be merged so that inference has no extra latency?",
     }, tmp_path, k=1)
@@ -150,7 +176,7 @@ QUESTIONS = {
 }
 
 
-def test_rebuild_keeps_only_what_it_is_given_now(tmp_path: Path) -> None:
+def test_rebuild_keeps_only_what_it_is_given_now(cli: Cli, tmp_path: Path) -> None:
     notes, other = tmp_path / "notes", tmp_path / "other"
     notes.mkdir()
     other.mkdir()
@@ -158,25 +184,25 @@ def test_rebuild_keeps_only_what_it_is_given_now(tmp_path: Path) -> None:
     (notes / "beam-search.md").write_text(GONE, encoding="utf-8")
     (other / "moe.md").write_text(ELSEWHERE, encoding="utf-8")
     data = tmp_path / "data"
-    done = offline_cli("ingest", str(notes), str(other), data=data)
+    done = cli("ingest", str(notes), str(other), data=data)
     assert done.returncode == 0, done.stderr
     assert "3 added" in done.stdout
 
     # The control: before the rebuild, each question finds its own document.
-    before = retrieve_all(data, QUESTIONS, tmp_path, k=1)
+    before = retrieve_all(cli, data, QUESTIONS, tmp_path, k=1)
     assert before["kept"]["hits"][0]["doc"] == "notes/quantization.md"
     assert before["gone"]["hits"][0]["doc"] == "notes/beam-search.md"
     assert before["elsewhere"]["hits"][0]["doc"] == "other/moe.md"
 
     (notes / "beam-search.md").unlink()
-    done = offline_cli("ingest", "--rebuild", str(notes), data=data)
+    done = cli("ingest", "--rebuild", str(notes), data=data)
     assert done.returncode == 0, done.stderr
     # From scratch: the kept note is embedded again ("added"), not skipped as unchanged as a
     # plain `tutor ingest` would, and the command says what it did and what left the index.
     assert "1 added, 0 updated, 0 unchanged, 2 removed, 0 rejected" in done.stdout
     assert "note: index rebuilt from scratch from the paths given (3 document(s) were indexed before)" in done.stderr
 
-    after = retrieve_all(data, QUESTIONS, tmp_path, k=5)
+    after = retrieve_all(cli, data, QUESTIONS, tmp_path, k=5)
     assert after["kept"]["hits"][0]["doc"] == "notes/quantization.md" and after["kept"]["relevant"]
     # The file deleted from the folder, and the folder not given this time (which a plain
     # ingest of notes/ would have kept), are gone from the index: no question reaches them.
