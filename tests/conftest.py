@@ -5,14 +5,16 @@ Tests run the real models and the real Qdrant client; nothing here is a fake.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import CORPUS, NetworkBlocked, offline_cli
+from support import CORPUS, Cli, Done, NetworkBlocked, offline_cli
 
 import tutor  # noqa: F401  (offline environment first)
 from tutor.config import REPO_DIR, Settings
@@ -90,3 +92,23 @@ def rag_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = offline_cli("ingest", str(REPO_DIR / "corpus" / "rag.md"), data=data)
     assert done.returncode == 0, done.stderr
     return data
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`tutor ARGS` through `tutor.cli.main` in the test process, so the models load once for
+    the suite rather than once per command; with no LLM, as `offline_cli` (the fast grading
+    method and template follow-ups). A test of the command in a process of its own (exit on
+    a signal, two processes at once) uses `offline_cli`."""
+    from tutor.cli import main
+
+    monkeypatch.setenv("TUTOR_FOLLOW_UP_WRITER", "template")
+    monkeypatch.setenv("TUTOR_GRADE_METHOD", "embedding")
+
+    def run(*args: str, data: Path, stdin: str = "") -> Done:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(["--data-dir", str(data), *args])
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+
+    return run

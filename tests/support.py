@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,19 @@ CORPUS = REPO_DIR / "corpus"
 
 class NetworkBlocked(RuntimeError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a `tutor` command did: its exit status and output (as subprocess reports them)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+# `tutor ARGS` in the test process: cli(*args, data=DIR, stdin="") -> Done (conftest's `cli`).
+Cli = Callable[..., Done]
 
 
 def needs_source_pages() -> pytest.MarkDecorator:

@@ -12,34 +12,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tutor.cli import main
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-Cli = Callable[..., Done]
-
-
-@pytest.fixture()
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """`tutor ARGS` on a data dir, as the command line runs it: exit status and output."""
-    def run(*args: str, data: Path) -> Done:
-        code = main(["--data-dir", str(data), *args])
-        out, err = capsys.readouterr()
-        return Done(code, out, err)
-    return run
+from support import Cli
 
 PDF_LINES = [
     "Speculative decoding",

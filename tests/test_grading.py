@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import offline_cli
+from support import Cli, offline_cli
 
 from tutor.answer_units import answer_units
 from tutor.config import REPO_DIR, Settings
@@ -308,10 +308,8 @@ def test_the_llm_method_returns_one_verdict_per_point(grader: Grader, embedded: 
 # --------------------------------------------------------------------------------------
 
 
-
-
-def test_grade_json_contract(rag_only: Path) -> None:
-    done = offline_cli("grade", "--question", "rag-001", "--answer", WRONG_RAG, "--json", data=rag_only)
+def test_grade_json_contract(cli: Cli, rag_only: Path) -> None:
+    done = cli("grade", "--question", "rag-001", "--answer", WRONG_RAG, "--json", data=rag_only)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert {"score", "verdicts", "feedback", "follow_up", "method"} <= set(out)
@@ -324,15 +322,14 @@ def test_grade_json_contract(rag_only: Path) -> None:
     assert out["follow_up"]["question"].endswith("?")
 
 
-def test_grade_reads_the_answer_from_stdin(rag_only: Path) -> None:
-    done = offline_cli("grade", "--question", "rag-001", "--answer", "-", data=rag_only,
-                     stdin=CORRECT_RAG)
+def test_grade_reads_the_answer_from_stdin(cli: Cli, rag_only: Path) -> None:
+    done = cli("grade", "--question", "rag-001", "--answer", "-", data=rag_only, stdin=CORRECT_RAG)
     assert done.returncode == 0, done.stderr
     assert "Score" in done.stdout and "✓ covered" in done.stdout
 
 
-def test_grade_unknown_question_is_one_clear_line(rag_only: Path) -> None:
-    done = offline_cli("grade", "--question", "nope-001", "--answer", "x", data=rag_only)
+def test_grade_unknown_question_is_one_clear_line(cli: Cli, rag_only: Path) -> None:
+    done = cli("grade", "--question", "nope-001", "--answer", "x", data=rag_only)
     assert done.returncode == 1
     assert done.stderr.strip() == ("error: No question 'nope-001' in the bank: `tutor questions` "
                                    "lists them.")
