@@ -79,12 +79,12 @@ def test_a_store_that_cannot_write_costs_one_line_not_the_answer(memory: Memory)
     app = App.__new__(App)  # the chat needs only its tutor and memory
     app.tutor, app.memory = OneAnswer(), memory  # type: ignore[assignment]
     learner = memory.visit(None)[1]
-    *_, last = app.chat("Why scale attention?", [], [], [], learner, "conversation-1")
+    *_, last = app.chat("Why scale attention?", [], "standard", [], [], learner, "conversation-1")
     assert "softmax gradients alive" in last[0][-1]["content"]
     assert memory.store is not None and len(memory.store.conversation(str(learner))) == 2
 
     refuse_writes(memory)
-    *_, last = app.chat("And why sqrt(d_k)?", last[0], last[1], last[2], learner, "conversation-1")
+    *_, last = app.chat("And why sqrt(d_k)?", last[0], None, last[1], last[2], learner, "conversation-1")
     chat, backend = last[0], last[5]
     assert "softmax gradients alive" in chat[-1]["content"] and len(chat) == 4
     problem = backend.split("<small>")[1]

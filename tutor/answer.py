@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from tutor.citations import CitationParser
-from tutor.config import Settings
+from tutor.config import AnswerLength, Settings
 from tutor.excerpts import excerpts
 from tutor.guard import leaks_prompt, strip_overrides
 from tutor.index import Index, open_index
@@ -45,6 +45,8 @@ NOT_COVERED = "My notes don't cover this."
 # empty or repeated the prompt; or no passage entailed any of the model's sentences.
 RefusalReason = Literal["injection", "off_topic", "model", "no_answer", "unentailed"]
 _MARKERS = re.compile(r"\[\d+\]")
+# Evidence the model reads for each answer length, as a share of `evidence_tokens`.
+_EVIDENCE_SCALE: dict[AnswerLength, float] = {"shorter": 0.6, "standard": 1.0, "deeper": 2.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +133,17 @@ class Tutor:
     def retriever(self) -> Retriever:
         return Retriever(self.settings, self.index)
 
-    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
-        for event in self.stream(question, history):
+    def ask(self, question: str, history: Sequence[Turn] = (), length: AnswerLength | None = None
+            ) -> Answer:
+        for event in self.stream(question, history, length):
             if event.answer is not None:
                 return event.answer
         raise AssertionError("stream() always ends with a result")  # pragma: no cover
 
-    def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[AnswerEvent]:
+    def stream(self, question: str, history: Sequence[Turn] = (),
+               length: AnswerLength | None = None) -> Iterator[AnswerEvent]:
+        """The answer as events: its sources, the text as it is written, then the checked
+        result. `length`: shorter / standard / deeper (default: the `answer_length` setting)."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         text = check_question(question)
@@ -155,7 +161,7 @@ class Tutor:
         yield AnswerEvent("sources", hits=contexts)
 
         prompt = load_prompt("answer" if self._confident(retrieval.hits) else "answer_or_refuse")
-        messages = self._messages(prompt, standalone, contexts, history)
+        messages = self._messages(prompt, standalone, contexts, history, length or self.settings.answer_length)
         parser = CitationParser(len(contexts))
         yield from self._generate(messages, parser, timings, started)
         parsed = parser.result()
@@ -244,14 +250,23 @@ class Tutor:
         return first_line if 5 <= len(first_line) <= 400 else question
 
     def _messages(self, prompt: str, question: str, contexts: Sequence[Hit],
-                   history: Sequence[Turn]) -> list[Message]:
+                  history: Sequence[Turn], length: AnswerLength) -> list[Message]:
         messages = prompt_messages(prompt)
         for turn in history[-self.settings.history_turns:]:
             messages.append({"role": "user", "content": f"Question: {turn.question}"})
             messages.append({"role": "assistant", "content": _MARKERS.sub("", turn.answer).strip()})
+        # A longer explanation needs more of the passages to explain from, a short answer less
+        # (and less prefill); whole passages (a budget of 0) stay whole.
+        budget = self.settings.evidence_tokens
+        reading = self.settings.model_copy(update={"evidence_tokens": round(budget * _EVIDENCE_SCALE[length])})
         passages = "\n".join(f"[{i}] {text}" for i, text in
-                             enumerate(excerpts(self.settings, question, contexts), 1))
-        messages.append({"role": "user", "content": f"Passages:\n{passages}\nQuestion: {question}"})
+                             enumerate(excerpts(reading, question, contexts), 1))
+        # The length request follows the question, as a learner would add it; "standard" adds
+        # nothing, so the default prompt is exactly the one the evaluation measured.
+        ask = f"Passages:\n{passages}\nQuestion: {question}"
+        if length != "standard":
+            ask += "\n" + load_prompt(f"length_{length}")
+        messages.append({"role": "user", "content": ask})
         return messages
 
     def _verify(self, text: str, sentences: Sequence[Sentence], contexts: Sequence[Hit]) -> _Verified:

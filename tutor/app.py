@@ -39,7 +39,7 @@ from tutor.app_answer import (
     render_stored_sources,
 )
 from tutor.app_memory import SECRET, STORAGE_KEY, Memory
-from tutor.config import Settings
+from tutor.config import AnswerLength, Settings
 from tutor.documents import SUPPORTED_SUFFIXES
 from tutor.errors import TutorError
 from tutor.index import open_index
@@ -78,8 +78,8 @@ class App:
         self.memory.close()
 
     # -- tutor tab ------------------------------------------------------------------------
-    def chat(self, question: str, chat: list[dict[str, Any]], turns: list[Turn],
-             answers: list[dict[str, Any]], learner: str | None = None,
+    def chat(self, question: str, chat: list[dict[str, Any]], length: AnswerLength | None,
+             turns: list[Turn], answers: list[dict[str, Any]], learner: str | None = None,
              conversation: str | None = None) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat. The question box is cleared once, when the question
         is sent, and not touched again, so what the learner types meanwhile stays; the Stop
@@ -94,7 +94,7 @@ class App:
         yield chat, turns, answers, "", render_sources(None, turn_id), "", streaming, *no_suggestions
         shown = ""
         try:
-            for event in self.tutor.stream(question, turns):
+            for event in self.tutor.stream(question, turns, length or None):
                 if event.kind == "sources":
                     chat[-1]["content"] = _READING
                     yield chat, turns, answers, keep, "<p>Reading these passages…</p>" + "".join(
@@ -334,6 +334,8 @@ def _tutor_tab(app: App, settings: Settings, learner: gr.State) -> ChatView:
                 send = gr.Button("Ask", variant="primary", elem_id="ask", interactive=False)
                 stop = gr.Button("Stop", variant="stop", elem_id="stop", visible=False)
                 new_chat = gr.Button("New chat", elem_id="new-chat")
+            length = gr.Radio([("Shorter", "shorter"), ("Standard", "standard"), ("Deeper", "deeper")],
+                              value=settings.answer_length, label="Answer length", elem_id="length")
             with gr.Row():
                 suggestions = [gr.Button(visible=False, size="sm", elem_id=f"suggestion-{i}") for i in range(3)]
             backend = gr.HTML(elem_id="backend")
@@ -341,8 +343,9 @@ def _tutor_tab(app: App, settings: Settings, learner: gr.State) -> ChatView:
             gr.Markdown("### Sources")
             sources = gr.HTML(render_sources(None, 0), elem_id="sources")
     outputs = [chatbot, turns, answers, question, sources, backend, stop, *suggestions]
-    # The learner and the conversation are states: no parameters of the API.
-    context = [chatbot, turns, answers, learner, conversation]
+    # The learner and the conversation are states: no parameters of the API; the answer
+    # length comes after the chat, so API calls of (question, chat) keep working.
+    context = [chatbot, length, turns, answers, learner, conversation]
     queue = llm_queue(settings)
     asking: list[dict[str, Any]] = [
         send.click(app.chat, [question, *context], outputs, api_name="ask", **queue),

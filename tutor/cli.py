@@ -21,7 +21,7 @@ from tutor.cli_eval import add_eval_command
 from tutor.cli_interview import add_interview_commands
 from tutor.cli_progress import add_progress_commands
 from tutor.cli_train import add_train_commands
-from tutor.config import RETRIEVAL_MODES, Settings, load_settings
+from tutor.config import ANSWER_LENGTHS, RETRIEVAL_MODES, Settings, load_settings
 from tutor.errors import InputError, TutorError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -113,11 +113,11 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         tutor_ = Tutor(settings, index=index)
         for row in questions:
             if args.json:
-                out = tutor_.ask(row["question"]).to_dict()
+                out = tutor_.ask(row["question"], length=args.length).to_dict()
                 print(json.dumps({"id": row["id"], **out} if args.file else out, ensure_ascii=False),
                       flush=True)
                 continue
-            print_streamed(tutor_, row["question"])
+            print_streamed(tutor_, row["question"], args.length)
     return 0
 
 
@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "check every citation and sentence against the passages.")
     p.add_argument("question", nargs="?", help="the question")
     p.add_argument("--file", type=Path, help='JSON lines of {"id", "question"}; one result line each')
+    p.add_argument("--length", choices=ANSWER_LENGTHS, default=None,
+                   help="shorter, standard or deeper (an explanation); default TUTOR_ANSWER_LENGTH=standard")
     p.add_argument("--json", action="store_true", help="print JSON (the public contract, see README)")
     p.set_defaults(handler=cmd_ask)
 

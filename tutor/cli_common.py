@@ -39,9 +39,9 @@ def positive_int(text: str) -> int:
     return value
 
 
-def print_streamed(tutor_: Any, question: str) -> None:
+def print_streamed(tutor_: Any, question: str, length: str | None = None) -> None:
     streamed = ""
-    for event in tutor_.stream(question):
+    for event in tutor_.stream(question, length=length):
         if event.kind == "sources":
             print("Sources: " + "; ".join(f"[{i}] {h.chunk.section}" for i, h in enumerate(event.hits, 1)))
             print()

@@ -24,6 +24,8 @@ SHIPPED_JUDGE = PACKAGE_DIR / "weights" / "judge"
 
 RetrievalMode = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("bm25", "dense", "hybrid", "hybrid+rerank")
+AnswerLength = Literal["shorter", "standard", "deeper"]
+ANSWER_LENGTHS: tuple[AnswerLength, ...] = ("shorter", "standard", "deeper")
 
 
 def _package_dir(module: str) -> Path | None:
@@ -151,6 +153,11 @@ class Settings(BaseSettings):
     passage_chars: int = Field(700, ge=100, description="With evidence_tokens = 0, each passage is trimmed "
                                "to this many characters.")
     history_turns: int = Field(2, ge=0, description="Past exchanges sent with a follow-up question.")
+    answer_length: AnswerLength = Field(
+        "standard", description="shorter (a sentence or two, from half the evidence) | standard "
+        "(the answer prompt's own rule) | deeper (an explanation: the claim, why, a number or "
+        "example, the pitfall; from twice the evidence). The app and `tutor ask --length` choose "
+        "per question.")
     # The judge's probabilities behind an answer sentence's verdict (support_labels.verdict),
     # chosen on eval/answer_support.yaml's dev split only (scripts/eval_judge.py --tune).
     # Dev: supported / not agreement .772 at 0.6 (0.5: .76); a contradiction called below 0.99

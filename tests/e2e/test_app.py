@@ -38,6 +38,22 @@ def test_ask_returns_a_cited_answer_with_sources(app: RunningApp) -> None:
     assert "openai-compatible" in backend
 
 
+def test_the_answer_length_reaches_the_model(app: RunningApp) -> None:
+    """Shorter asks for a sentence or two from less of the passages, deeper for a tutor's
+    explanation from more; standard (the default) adds nothing to the measured prompt."""
+    asked = {}
+    for length in ("shorter", "standard", "deeper"):
+        Client(app.url, verbose=False).predict("Why is attention scaled by sqrt(d_k)?", [], length,
+                                              api_name="/ask")
+        assert app.llm is not None
+        asked[length] = app.llm.requests[-1]["messages"][-1]["content"]
+    assert "one or two sentences" in asked["shorter"]
+    assert "explain like a tutor" in asked["deeper"]
+    assert "Answer length" not in asked["standard"]
+    read = {length: len(content.split("\nQuestion:")[0]) for length, content in asked.items()}
+    assert read["shorter"] < read["standard"] < read["deeper"], read
+
+
 def test_sessions_keep_separate_histories(app: RunningApp) -> None:
     first, second = Client(app.url, verbose=False), Client(app.url, verbose=False)
     first.predict("What is the KV cache?", [], api_name="/ask")
