@@ -23,7 +23,7 @@ from fsrs import Card, Rating, Scheduler, State
 from support import CORPUS, offline_cli
 
 from tutor.config import REPO_DIR
-from tutor.errors import InputError, ProgressStoreError
+from tutor.errors import InputError, InterviewMovedOnError, ProgressStoreError
 from tutor.grades import Grade, PointGrade, Source
 from tutor.knowledge import Question, load_questions
 from tutor.progress import FILE_NAME, ProgressStore, new_learner_id
@@ -204,6 +204,23 @@ def test_conversations_and_interviews_resume(store: ProgressStore) -> None:
     assert resumed is not None and resumed.state == {"asked": ["rag-001"], "stage": "answer"}
     store.finish_interview(ALICE, interview.id, now=T0 + timedelta(minutes=5))
     assert store.unfinished_interview(ALICE) is None
+
+
+def test_two_tabs_cannot_undo_each_others_interview(store: ProgressStore) -> None:
+    """Two tabs of one learner resume the same interview; the first to save moves it on, and
+    the other's save is refused with what to do, instead of silently undoing that progress."""
+    interview = store.start_interview(ALICE, ["rag"], {"asked": []}, now=T0)
+    here = store.unfinished_interview(ALICE)
+    there = store.unfinished_interview(ALICE)
+    assert here is not None and there is not None and here.revision == there.revision == 0
+    moved = store.save_interview_state(ALICE, interview.id, {"asked": ["rag-001"]}, here.revision)
+    assert moved == 1
+    with pytest.raises(InterviewMovedOnError, match="reload the page"):
+        store.save_interview_state(ALICE, interview.id, {"asked": ["rag-007"]}, there.revision)
+    resumed = store.unfinished_interview(ALICE)
+    assert resumed is not None and resumed.state == {"asked": ["rag-001"]} and resumed.revision == 1
+    # The tab that saved goes on saving; a reload picks up the latest revision.
+    assert store.save_interview_state(ALICE, interview.id, {"asked": ["rag-001", "rag-002"]}, moved) == 2
 
 
 # --------------------------------------------------------------------------------------

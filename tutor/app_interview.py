@@ -68,6 +68,7 @@ class Interview:
     record: str | None = None  # its id in the learner store, once saved there
     # The grades already in the store, by (turn index, is it the follow-up's).
     recorded: set[tuple[int, bool]] = field(default_factory=set)
+    revision: int = 0  # of its state in the store, as this session last loaded or saved it
 
     @property
     def over(self) -> bool:
@@ -272,7 +273,7 @@ class InterviewTab:
             self.memory.use("closing your interview",
                             lambda s: s.finish_interview(learner, record.id))
             return shown(None, status=error_message(exc, "resuming your interview"))
-        resumed = Interview(session, record=record.id)
+        resumed = Interview(session, record=record.id, revision=record.revision)
         resumed.recorded = resumed.grades()  # what it holds came from the store
         answered = sum(t.grade is not None for t in session.turns)
         status = (f"Welcome back: your interview of {record.started_at:%d %b, %H:%M} UTC is "
@@ -363,7 +364,8 @@ class InterviewTab:
                         store.record_answer(learner, interview.record, turn.question, text or "",
                                             grade, follow_up=follow_up)
                         interview.recorded.add((i, follow_up))
-            store.save_interview_state(learner, interview.record, session_state(session))
+            interview.revision = store.save_interview_state(learner, interview.record,
+                                                            session_state(session), interview.revision)
             if interview.over:
                 store.finish_interview(learner, interview.record)
 

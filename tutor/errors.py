@@ -40,3 +40,7 @@ class InputError(TutorError):
 
 class ProgressStoreError(TutorError):
     """The learner store (progress.sqlite3 in the data dir) cannot be opened, read or written."""
+
+
+class InterviewMovedOnError(ProgressStoreError):
+    """The interview was saved from another tab or window since this one loaded it."""

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from fsrs import Rating, Scheduler
 
 from tutor.config import Settings
-from tutor.errors import InputError
+from tutor.errors import InputError, InterviewMovedOnError
 from tutor.grades import Grade, Source
 from tutor.knowledge import Question
 from tutor.progress_db import connect, iso, migrate, parse_iso, source_from_json, transaction
@@ -87,6 +87,7 @@ class InterviewRecord:
     started_at: datetime
     finished_at: datetime | None
     state: dict[str, Any]  # whatever the app needs to resume it, as it saved it
+    revision: int = 0  # how many times its state was saved
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,10 +270,25 @@ class ProgressStore:
                           json.dumps(record.state, ensure_ascii=False)))
         return record
 
-    def save_interview_state(self, learner: str, interview_id: str,
-                             state: Mapping[str, Any]) -> None:
-        self._update_interview(learner, interview_id, "state = ?",
-                               json.dumps(dict(state), ensure_ascii=False))
+    def save_interview_state(self, learner: str, interview_id: str, state: Mapping[str, Any],
+                             revision: int | None = None) -> int:
+        """Save the state the interview resumes from; returns its new revision. With
+        `revision` (the one this copy of the interview was loaded or last saved at), a save
+        over a newer state, written meanwhile from another tab or window, is refused rather
+        than silently undoing the questions answered there."""
+        with self._write(learner, _now(None)) as conn:  # BEGIN IMMEDIATE: read, check, write
+            row = conn.execute("SELECT revision FROM interviews WHERE learner_id = ? AND id = ?",
+                               (learner, interview_id)).fetchone()
+            if row is None:
+                raise InputError(f"No interview {interview_id} for this learner: start one first.")
+            if revision is not None and row["revision"] != revision:
+                raise InterviewMovedOnError(
+                    "this interview went on in another tab or window since this page showed it: "
+                    "reload the page to continue it from there (your graded answers are kept).")
+            conn.execute("UPDATE interviews SET state = ?, revision = revision + 1 WHERE "
+                         "learner_id = ? AND id = ?",
+                         (json.dumps(dict(state), ensure_ascii=False), learner, interview_id))
+        return int(row["revision"]) + 1
 
     def finish_interview(self, learner: str, interview_id: str,
                          now: datetime | None = None) -> None:
@@ -294,7 +310,7 @@ class ProgressStore:
         if r is None:
             return None
         return InterviewRecord(r["id"], tuple(json.loads(r["topics"])), parse_iso(r["started_at"]),
-                               None, json.loads(r["state"]))
+                               None, json.loads(r["state"]), r["revision"])
 
     # -- answers -------------------------------------------------------------------------
 

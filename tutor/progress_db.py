@@ -111,10 +111,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             FOREIGN KEY (learner_id, card_id) REFERENCES cards(learner_id, id) ON DELETE CASCADE)""",
     ),
     # v3: what the answer check marked in each answer (sentences no passage says, sentences
-    # the notes contradict), so a restored answer shows its ⚠ and ✎ as it did live.
+    # the notes contradict), so a restored answer shows its ⚠ and ✎ as it did live; and a
+    # revision per interview, so that two tabs of one learner cannot undo each other's saves.
     (
         "ALTER TABLE turns ADD COLUMN unsupported TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE turns ADD COLUMN corrected TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE interviews ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

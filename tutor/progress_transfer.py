@@ -95,9 +95,11 @@ def _import(conn: sqlite3.Connection, learner: str, data: Mapping[str, Any]) -> 
                  (me.get("name"), _at_or_null(me.get("created_at")), learner))
     for i in data["interviews"]:
         conn.execute("INSERT INTO interviews (learner_id, id, topics, started_at, "
-                     "finished_at, state) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                     "finished_at, state, revision) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT DO NOTHING",
                      (learner, i["id"], json.dumps(i["topics"]), _at(i["started_at"]),
-                      _at_or_null(i["finished_at"]), json.dumps(i["state"], ensure_ascii=False)))
+                      _at_or_null(i["finished_at"]), json.dumps(i["state"], ensure_ascii=False),
+                      int(i.get("revision", 0))))
     for t in data["turns"]:
         # An export from before the answer check was stored has no flags: none are shown.
         conn.execute("INSERT INTO turns (learner_id, id, conversation_id, role, text, citations, "
