@@ -216,3 +216,27 @@ def test_readiness_and_practise_next(learner: Learner) -> None:
     practise.click()
     page.locator("#iv-question").get_by_text(f"Question 1/5 · {RAG}").wait_for(timeout=WAIT)
     assert RAG in html.unescape(page.locator("#iv-topics").inner_text())
+
+
+def test_a_second_tab_cannot_undo_the_first(learner: Learner) -> None:
+    """Two tabs of one learner show the interview "Practise next" just started; the first to
+    answer moves it on, and the other tab's save is refused with what to do, not silently
+    written over the first's progress."""
+    first = learner.page
+    second = first.context.new_page()  # the same browser: the same learner
+    second.goto(first.url, wait_until="load")
+    second.get_by_role("tab", name="Interview").click()
+    second.locator("#iv-status").get_by_text("Welcome back").wait_for(timeout=WAIT)
+
+    for page in (first, second):
+        page.locator("#iv-answer textarea").fill(ANSWER)
+        page.locator("#iv-submit").click()
+        page.locator("#iv-question").get_by_text("Follow-up:").wait_for(timeout=WAIT)
+    second.locator("#iv-status").get_by_text("reload the page").wait_for(timeout=WAIT)
+    assert "reload the page" not in first.locator("#iv-status").inner_text()
+
+    second.reload(wait_until="load")  # and it shows where the first tab got to
+    second.get_by_role("tab", name="Interview").click()
+    second.locator("#iv-status").get_by_text("Welcome back").wait_for(timeout=WAIT)
+    assert "1 of 5 question(s) answered" in second.locator("#iv-status").inner_text()
+    second.close()
