@@ -69,7 +69,7 @@ def test_a_store_that_cannot_open_leaves_the_app_without_memory(tmp_path: Path) 
 class OneAnswer:
     """The tutor's answer stream, reduced to its final event (the app's part is under test)."""
 
-    def stream(self, question: str, turns: list[Any]) -> Iterator[AnswerEvent]:
+    def stream(self, question: str, turns: list[Any], length: str | None = None) -> Iterator[AnswerEvent]:
         yield AnswerEvent("done", answer=Answer(
             question, question, "Attention is scaled to keep softmax gradients alive.", [], [],
             [], False, "scripted"))
