@@ -1,4 +1,5 @@
-"""The `tutor` command as a user runs it: a real process, real index, JSON contract."""
+"""The `tutor` command as a user runs it: real index, JSON contract; `--help` and the ingest
+behind the shared index in a real process, the rest through `tutor.cli.main` in this one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import offline_cli
+from support import Cli, offline_cli
 
 from tutor.config import REPO_DIR
 
@@ -39,8 +40,8 @@ def test_help_lists_every_command() -> None:
         assert command in done.stdout
 
 
-def test_retrieve_json_contract(data_dir: Path) -> None:
-    done = offline_cli("retrieve", "How much memory does the KV cache use?", "--json", "--k", "2", data=data_dir)
+def test_retrieve_json_contract(cli: Cli, data_dir: Path) -> None:
+    done = cli("retrieve", "How much memory does the KV cache use?", "--json", "--k", "2", data=data_dir)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["mode"] == "hybrid+rerank" and len(out["hits"]) == 2 and out["relevant"] is True
@@ -49,10 +50,10 @@ def test_retrieve_json_contract(data_dir: Path) -> None:
     assert set(hit["scores"]) == {"bm25", "dense", "fused", "rerank"}
 
 
-def test_retrieve_batch_file(data_dir: Path, tmp_path: Path) -> None:
+def test_retrieve_batch_file(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"id": "a", "question": "rotary position"}\n\n{"id": "b", "question": "kv memory"}\n')
-    done = offline_cli("retrieve", "--file", str(questions), "--json", "--mode", "bm25", data=data_dir)
+    done = cli("retrieve", "--file", str(questions), "--json", "--mode", "bm25", data=data_dir)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["a", "b"]
@@ -60,33 +61,34 @@ def test_retrieve_batch_file(data_dir: Path, tmp_path: Path) -> None:
     assert set(rows[0]["hits"][0]["scores"]) == {"bm25", "dense", "fused", "rerank"}
 
 
-def test_malformed_batch_line_names_the_line(data_dir: Path, tmp_path: Path) -> None:
+def test_malformed_batch_line_names_the_line(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"id": "a", "question": "rotary"}\nnot json\n')
-    done = offline_cli("retrieve", "--file", str(questions), "--json", data=data_dir)
+    done = cli("retrieve", "--file", str(questions), "--json", data=data_dir)
     assert done.returncode == 1 and f"{questions}:2" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
-    done = offline_cli("retrieve", "what is rope", data=tmp_path / "nothing")
+def test_missing_index_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    done = cli("retrieve", "what is rope", data=tmp_path / "nothing")
     assert done.returncode == 1
     assert "No index at" in done.stderr and "tutor ingest" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_empty_question_is_a_clear_error(data_dir: Path) -> None:
-    done = offline_cli("retrieve", "   ", data=data_dir)
+def test_empty_question_is_a_clear_error(cli: Cli, data_dir: Path) -> None:
+    done = cli("retrieve", "   ", data=data_dir)
     assert done.returncode == 1 and "empty" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_ingesting_nothing_usable_fails_clearly(tmp_path: Path) -> None:
+def test_ingesting_nothing_usable_fails_clearly(cli: Cli, tmp_path: Path) -> None:
     folder = tmp_path / "pics"
     folder.mkdir()
     (folder / "a.png").write_bytes(b"\x89PNG")
-    done = offline_cli("ingest", str(folder), data=tmp_path / "d")
+    done = cli("ingest", str(folder), data=tmp_path / "d")
     assert done.returncode == 1 and "no files to ingest here" in done.stdout
 
 
-def test_train_reranker_exports_groups_for_another_machine(tmp_path: Path) -> None:
+def test_train_reranker_exports_groups_for_another_machine(cli: Cli, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from tutor.reranker_fit import read_cases, read_groups
 
     # Two notes with the bank and the written queries: the export mines negatives from an
@@ -96,9 +98,9 @@ def test_train_reranker_exports_groups_for_another_machine(tmp_path: Path) -> No
         shutil.copytree(REPO_DIR / "corpus" / part, corpus / part)
     for note in ("rag.md", "decoding-and-sampling.md"):
         shutil.copy(REPO_DIR / "corpus" / note, corpus / note)
-    done = offline_cli("train-reranker", "--export", str(tmp_path / "out"), "--max-queries", "12",
-                       "--held-out", "3", "--cloze", "all", data=tmp_path / "data",
-                       env={"TUTOR_CORPUS_DIR": str(corpus)})
+    monkeypatch.setenv("TUTOR_CORPUS_DIR", str(corpus))
+    done = cli("train-reranker", "--export", str(tmp_path / "out"), "--max-queries", "12",
+               "--held-out", "3", "--cloze", "all", data=tmp_path / "data")
     assert done.returncode == 0, done.stderr
     assert "Training groups written to" in done.stdout
     groups = read_groups(tmp_path / "out" / "groups.jsonl.xz")
