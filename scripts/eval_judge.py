@@ -23,20 +23,23 @@ import tutor  # noqa: F401
 from tutor.benchmarks import machine, stamp
 from tutor.config import REPO_DIR, Settings
 from tutor.published import publish
-from tutor.support import Evidence, SupportChecker, verdict
+from tutor.support import Evidence, SupportChecker, SupportThresholds, verdict
 from tutor.support_labels import SupportItem, judge_items, load_items, span_matches
 
 RESULTS = REPO_DIR / "eval" / "results" / "judge"
 
 
-def measure(items: Sequence[SupportItem], found: Sequence[Evidence], entail_at: float,
-            contradict_at: float) -> dict[str, float | int]:
-    predicted = [verdict(e, entail_at, contradict_at) for e in found]
+def measure(items: Sequence[SupportItem], found: Sequence[Evidence], at: SupportThresholds
+            ) -> dict[str, float | int]:
+    predicted = [verdict(e, at) for e in found]
     binary = sum((p == "supported") == (i.label == "supported") for p, i in zip(predicted, items, strict=True))
     three = sum(p == i.label for p, i in zip(predicted, items, strict=True))
     supported = [(i, e) for i, e in zip(items, found, strict=True) if i.label == "supported"]
-    spans = sum(span_matches(i, e) for i, e in supported)
+    spans = sum(span_matches(i, e, at) for i, e in supported)
     called = [i for p, i in zip(predicted, items, strict=True) if p == "contradicted"]
+    wrong_cited = [i for p, i in zip(predicted, items, strict=True)
+                   if p == "supported" and i.label == "contradicted"]
+    contradicted = sum(i.label == "contradicted" for i in items)
     return {
         "n": len(items),
         "supported_agreement": round(binary / len(items), 4),
@@ -46,19 +49,30 @@ def measure(items: Sequence[SupportItem], found: Sequence[Evidence], entail_at: 
         "contradicted_called": len(called),
         "contradicted_precision": round(sum(i.label == "contradicted" for i in called) / len(called), 4)
         if called else float("nan"),
+        # Sentences the notes contradict that the check would cite as supported: the worst error.
+        "contradicted_labelled": contradicted,
+        "contradicted_cited": len(wrong_cited),
     }
 
 
-def tune(items: Sequence[SupportItem], found: Sequence[Evidence]) -> tuple[float, float]:
+def tune(items: Sequence[SupportItem], found: Sequence[Evidence]) -> SupportThresholds:
     grid = [x / 100 for x in range(5, 100, 5)]
+    similar = [x / 100 for x in range(50, 100, 2)] + [1.01]  # 1.01: the judge alone
     scored = []
     for e in grid:
         for c in [*grid, 0.97, 0.99]:
-            m = measure(items, found, e, c)
-            scored.append(((m["supported_agreement"], m["three_way_agreement"]), (e, c)))
-    best = max(scored)
-    print(f"dev: best supported agreement {best[0][0]:.3f} (three-way {best[0][1]:.3f}) at "
-          f"entails >= {best[1][0]}, contradicts >= {best[1][1]}")
+            for s in similar:
+                at = SupportThresholds(e, c, s)
+                m = measure(items, found, at)
+                # Ties on agreement go to the thresholds that cite fewer sentences the notes
+                # contradict (the worst error), then to three-way agreement.
+                scored.append(((m["supported_agreement"], -m["contradicted_cited"],
+                                m["three_way_agreement"]), at))
+    best = max(scored, key=lambda row: row[0])
+    print(f"dev: best supported agreement {best[0][0]:.3f} ({-best[0][1]} contradicted cited, "
+          f"three-way {best[0][2]:.3f}) at "
+          f"entails >= {best[1].entails}, contradicts >= {best[1].contradicts}, "
+          f"cosine >= {best[1].similar}")
     return best[1]
 
 
@@ -73,18 +87,21 @@ def main() -> int:
         dev = [(i, e) for i, e in zip(items, found, strict=True) if i.split == "dev"]
         tune([i for i, _ in dev], [e for _, e in dev])
         return 0
-    at = (settings.support_entails_at, settings.support_contradicts_at)
-    summary = {"judge": settings.judge_path(), "thresholds": {"entails": at[0], "contradicts": at[1]}}
+    at = SupportThresholds.of(settings)
+    summary = {"judge": settings.judge_path(), "thresholds": {
+        "entails": at.entails, "contradicts": at.contradicts, "similar": at.similar}}
     lines = ["| split | sentences | supported / not agreement | three-way agreement | "
-             "span = evidence sentence | contradicted precision |", "|---|---:|---:|---:|---:|---:|"]
+             "span = evidence sentence | contradicted precision | contradicted but cited |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for split in ("dev", "test"):
         chosen = [(i, e) for i, e in zip(items, found, strict=True) if i.split == split]
-        m = measure([i for i, _ in chosen], [e for _, e in chosen], *at)
+        m = measure([i for i, _ in chosen], [e for _, e in chosen], at)
         summary[split] = m
         lines.append(f"| {split} | {m['n']} | {m['supported_agreement']:.2f} | "
                      f"{m['three_way_agreement']:.2f} | {m['span_is_evidence']:.2f} "
                      f"(of {m['supported_labelled']}) | {m['contradicted_precision']:.2f} "
-                     f"(of {m['contradicted_called']}) |")
+                     f"(of {m['contradicted_called']}) | {m['contradicted_cited']} of "
+                     f"{m['contradicted_labelled']} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (RESULTS / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -92,7 +109,8 @@ def main() -> int:
     last = training["per_epoch"][-1]
     publish("judge-support", "The judge on answer sentences (eval/answer_support.yaml)", [
         f"Measured {stamp()} on {machine()}; judge data hash {training.get('data_hash')}; "
-        f"thresholds entails ≥ {at[0]}, contradicts ≥ {at[1]}, chosen on dev "
+        f"thresholds entails ≥ {at.entails}, contradicts ≥ {at.contradicts}, cosine ≥ "
+        f"{at.similar} (a near restatement), chosen on dev "
         "(`scripts/eval_judge.py --tune`).", "", *lines, "",
         f"The judge's own held-out pairs, from the notes {', '.join(training.get('held_out_notes', []))} "
         "(never trained on):", "", "| pairs | n | accuracy | entails recall | contradicts recall | neither recall |",

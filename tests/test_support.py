@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tutor.config import Settings
-from tutor.support import SupportChecker, claim_text, passage_spans, verdict
+from tutor.support import SupportChecker, SupportThresholds, claim_text, passage_spans, verdict
 from tutor.support_labels import judge_items, load_items, span_matches
 
 PASSAGE = (
@@ -17,10 +17,11 @@ PASSAGE = (
 )
 
 
-# Measured with the shipped judge (bench:judge-support): supported / not agreement dev .772,
-# test .662; span = the labelled evidence sentence .90 on both. Each minimum is about three
-# of the 145 sentences below.
-SUPPORT_TEST, SPAN_MINIMUM = 0.64, 0.87
+# Measured with the shipped judge and the support_* thresholds (bench:judge-support), test
+# split: supported / not agreement .766, span = the labelled evidence sentence .91, 18 of the
+# 43 sentences the notes contradict cited as supported. Each limit is about three sentences
+# beyond.
+SUPPORT_TEST, SPAN_MINIMUM, MAX_CONTRADICTED_CITED = 0.74, 0.87, 21
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +50,14 @@ def test_the_span_is_the_sentence_that_entails_the_claim(checker: SupportChecker
     assert found[0].entailed_by is not None and found[0].entailed_by.text.startswith("Temperature")
     assert found[1].entailed_by is not None and "Beam search" in found[1].entailed_by.text
     for e in found:
-        assert verdict(e, settings.support_entails_at, settings.support_contradicts_at) == "supported"
+        assert verdict(e, SupportThresholds.of(settings)) == "supported"
 
 
 def test_a_claim_the_passage_does_not_make_is_not_supported(checker: SupportChecker) -> None:
     settings = checker.settings
     found = checker.evidence(["RLHF trains a reward model on human preference comparisons."],
                              [PASSAGE])[0]
-    assert verdict(found, settings.support_entails_at, settings.support_contradicts_at) != "supported"
+    assert verdict(found, SupportThresholds.of(settings)) != "supported"
 
 
 def test_nothing_to_check(checker: SupportChecker) -> None:
@@ -69,11 +70,14 @@ def test_agreement_with_the_answer_support_labels(checker: SupportChecker) -> No
     """The held-out (`test`) labels, written blind to the judge; its thresholds were chosen on
     `dev`, whose agreement scripts/eval_judge.py reports. Minimums: the measured levels
     (docs/judge.md) less about three sentences."""
-    settings = checker.settings
+    at = SupportThresholds.of(checker.settings)
     items = [i for i in load_items() if i.split == "test"]
-    found = judge_items(checker, settings.corpus_dir, items)
-    agree = sum((verdict(e, settings.support_entails_at, settings.support_contradicts_at)
-                 == "supported") == (i.label == "supported") for i, e in zip(items, found, strict=True))
+    found = judge_items(checker, checker.settings.corpus_dir, items)
+    said = [verdict(e, at) for e in found]
+    agree = sum((v == "supported") == (i.label == "supported") for i, v in zip(items, said, strict=True))
     assert agree / len(items) >= SUPPORT_TEST, (agree, len(items))
     labelled = [(i, e) for i, e in zip(items, found, strict=True) if i.label == "supported"]
-    assert sum(span_matches(i, e) for i, e in labelled) / len(labelled) >= SPAN_MINIMUM
+    assert sum(span_matches(i, e, at) for i, e in labelled) / len(labelled) >= SPAN_MINIMUM
+    # The worst error: a sentence the notes contradict, shown cited as if they said it.
+    cited = sum(v == "supported" and i.label == "contradicted" for i, v in zip(items, said, strict=True))
+    assert cited <= MAX_CONTRADICTED_CITED, cited

@@ -34,7 +34,14 @@ from tutor.prompts import load_prompt
 from tutor.records import Hit
 from tutor.retrieve import Retriever, check_question
 from tutor.sentences import Sentence, parsed_sentences
-from tutor.support import Evidence, SupportChecker, claim_text, verdict
+from tutor.support import (
+    Evidence,
+    SupportChecker,
+    SupportThresholds,
+    claim_text,
+    supporting_span,
+    verdict,
+)
 from tutor.timing import ms_since
 
 log = logging.getLogger(__name__)
@@ -176,7 +183,7 @@ class Tutor:
         checked = self._verify(parsed.text, parsed_sentences(parsed), contexts)
         timings["check_ms"] = ms_since(check_started)
         if checked.claims and not checked.backed:
-            # No claim is entailed by any passage: the model answered from its own knowledge
+            # No claim is entailed by any passage, even loosely: the model answered from its own knowledge
             # (a small model does this for near-topic questions the notes do not cover, e.g.
             # "k-means++ versus random init"), or the judge missed every paraphrase (it
             # under-calls them: dev supported / not agreement .77). Not "most claims": an
@@ -277,25 +284,26 @@ class Tutor:
             [claim_text(s.text) for s in claims], [h.chunk.text for h in contexts],
             cited=[{n - 1 for n in s.citations} for s in claims])
         out = _Verified(text)
+        thresholds = SupportThresholds.of(self.settings)
         best: dict[int, tuple[float, Citation]] = {}
         edits: list[tuple[Sentence, str]] = []
         for sentence, evidence in zip(claims, found, strict=True):
             claim = claim_text(sentence.text)
-            label = verdict(evidence, self.settings.support_entails_at,
-                            self.settings.support_contradicts_at)
-            if label == "contradicted" and evidence.contradicted_by is not None:
-                span = evidence.contradicted_by
+            label = verdict(evidence, thresholds)
+            supported_by = supporting_span(evidence, thresholds)
+            out.backed += label == "supported" or evidence.entails >= self.settings.support_refuse_below
+            if label == "contradicted" and (wrong := evidence.contradicted_by) is not None:
                 out.corrected.append(claim)
                 # Where a sentence the passage contradicts stood: the passage's own words. As
                 # the answer's opening it is a correction ("did GPT-1 invent transfer learning?").
                 lead = "Not quite: the notes say" if sentence is claims[0] else "The notes say"
-                edits.append((sentence, _quoted(span.text, span.passage + 1, lead=lead)))
-                self._cite(best, contexts, evidence, span.passage + 1, evidence.contradicts, span)
-            elif label == "supported" and evidence.entailed_by is not None:
-                out.backed += 1
-                n = evidence.entailed_by.passage + 1
+                edits.append((sentence, _quoted(wrong.text, wrong.passage + 1, lead=lead)))
+                self._cite(best, contexts, evidence, wrong.passage + 1, evidence.contradicts, wrong)
+            elif label == "supported" and supported_by is not None:
+                n = supported_by.passage + 1
                 edits.append((sentence, _with_marker(claim, n)))
-                self._cite(best, contexts, evidence, n, evidence.entails, evidence.entailed_by)
+                self._cite(best, contexts, evidence, n, max(evidence.entails, evidence.similarity),
+                           supported_by)
             else:
                 out.unsupported.append(claim)
                 edits.append((sentence, claim))  # shown uncited: no passage says it
@@ -370,7 +378,7 @@ class _Verified:
     citations: list[Citation] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     corrected: list[str] = field(default_factory=list)
-    backed: int = 0  # claims a passage entails
+    backed: int = 0  # claims a passage supports, or entails at least loosely (support_refuse_below)
     claims: int = 0  # claims checked, the corrected ones left out
 
 

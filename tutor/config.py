@@ -158,14 +158,27 @@ class Settings(BaseSettings):
         "(the answer prompt's own rule) | deeper (an explanation: the claim, why, a number or "
         "example, the pitfall; from twice the evidence). The app and `tutor ask --length` choose "
         "per question.")
-    # The judge's probabilities behind an answer sentence's verdict (support_labels.verdict),
-    # chosen on eval/answer_support.yaml's dev split only (scripts/eval_judge.py --tune).
-    # Dev: supported / not agreement .772 at 0.6 (0.5: .76); a contradiction called below 0.99
-    # was right in at most 1 of 4 dev cases, so the judge replaces a sentence only when sure.
-    support_entails_at: float = Field(0.6, ge=0, le=1, description="Judge probability that a "
+    # The judge's probabilities behind an answer sentence's verdict (support.verdict), and
+    # MiniLM's cosine for a near restatement, chosen together on eval/answer_support.yaml's dev
+    # split only (scripts/eval_judge.py --tune; ties go to fewer contradicted sentences cited).
+    # Dev: supported / not agreement .828 with entails 0.85 and cosine 0.78, against .772 for the
+    # judge alone at its best (0.6), which cited 17 of the 27 dev sentences the notes contradict
+    # (12 now): at a loose threshold the judge entails number and direction flips, at a sure
+    # one it misses paraphrases that the cosine recovers. A contradiction called below 0.99 was
+    # right in at most 1 of 4 dev cases, so the judge replaces a sentence only when sure.
+    support_entails_at: float = Field(0.85, ge=0, le=1, description="Judge probability that a "
                                       "passage sentence entails an answer sentence, from which it is supported.")
     support_contradicts_at: float = Field(0.99, ge=0, le=1, description="Judge probability that a "
                                           "passage sentence contradicts an answer sentence, from which it is replaced by that passage sentence.")
+    # The bar for refusing an answer as unentailed stays where the gate's refusal numbers were
+    # measured (the judge alone at 0.6): a sentence the judge entails between 0.6 and
+    # support_entails_at is shown flagged, and does not turn a correct paraphrase into a refusal.
+    support_refuse_below: float = Field(0.6, ge=0, le=1, description="An answer none of whose "
+                                        "sentences a passage supports, or entails with at least this "
+                                        "judge probability, is replaced by the refusal.")
+    support_similar_at: float = Field(0.78, ge=-1, le=1.01, description="MiniLM cosine of an answer "
+                                      "sentence and its nearest passage sentence from which it is a "
+                                      "near restatement, supported without the judge (1.01 = never).")
 
     # LLM
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = embedded.")

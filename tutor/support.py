@@ -43,21 +43,60 @@ SupportLabel = Literal["supported", "contradicted", "unsupported"]
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """The judge's best entailing and best contradicting span for one claim."""
+    """The judge's best entailing and best contradicting span for one claim, and the span
+    nearest to it by MiniLM's cosine."""
 
     entailed_by: Span | None
     entails: float  # the judge's probability for that span
     contradicted_by: Span | None
     contradicts: float
+    nearest: Span | None = None
+    similarity: float = 0.0  # MiniLM's cosine of the claim and `nearest`
+    # The nearest span of the passages the answer itself cited for the claim, if it cited any.
+    cited_nearest: Span | None = None
+    cited_similarity: float = 0.0
 
 
-def verdict(evidence: Evidence, entail_at: float, contradict_at: float) -> SupportLabel:
-    """How the answer check reads the judge: a contradiction needs high confidence and must
-    outweigh the best entailment (calling a faithful sentence false is the worse error)."""
-    if evidence.contradicts >= contradict_at and evidence.contradicts > evidence.entails:
+@dataclass(frozen=True, slots=True)
+class SupportThresholds:
+    """When a claim counts as supported or contradicted by the passages (the `support_*`
+    settings, chosen on eval/answer_support.yaml's dev split by scripts/eval_judge.py --tune)."""
+
+    entails: float
+    contradicts: float
+    similar: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> SupportThresholds:
+        return cls(settings.support_entails_at, settings.support_contradicts_at,
+                   settings.support_similar_at)
+
+
+def verdict(evidence: Evidence, at: SupportThresholds) -> SupportLabel:
+    """How the answer check reads the evidence. A contradiction needs high confidence and must
+    outweigh the best entailment (calling a faithful sentence false is the worse error).
+    Supported: the judge is sure a span entails the claim, or the claim is a near restatement
+    of a span by MiniLM's cosine. The two together beat the judge alone: it under-calls
+    paraphrases at a sure threshold and entails contradicting sentences at a loose one
+    (docs/judge.md, session 18)."""
+    if evidence.contradicts >= at.contradicts and evidence.contradicts > evidence.entails:
         return "contradicted"
-    return "supported" if evidence.entails >= entail_at else "unsupported"
+    return "supported" if evidence.entails >= at.entails or evidence.similarity >= at.similar \
+        else "unsupported"
 
+
+def supporting_span(evidence: Evidence, at: SupportThresholds) -> Span | None:
+    """The span a supported claim is cited to: the answer's own citation when its passage
+    supports the claim (a correct citation is kept rather than moved to a passage the judge is
+    marginally surer of; two passages often say the same thing), else the span the judge
+    entails it by, else (a near restatement) the nearest span."""
+    entailed = evidence.entailed_by if evidence.entails >= at.entails else None
+    if entailed is not None and evidence.cited_nearest is not None \
+            and entailed.passage == evidence.cited_nearest.passage:
+        return entailed
+    if evidence.cited_nearest is not None and evidence.cited_similarity >= at.similar:
+        return evidence.cited_nearest
+    return entailed or evidence.nearest
 
 
 # A line break inside a paragraph, where the notes are hard-wrapped: not before a list item,
@@ -117,7 +156,7 @@ class SupportChecker:
         pairs = [(spans[j].text, claim) for claim, row in zip(claims, chosen, strict=True) for j in row]
         judged = iter(load_judge(self.settings).judge(pairs))
         out = []
-        for row, own in zip(chosen, cited, strict=True):
+        for row, own, similarities in zip(chosen, cited, sims, strict=True):
             scored: list[tuple[Span, Judgment]] = [(spans[j], next(judged)) for j in row]
             entail = max(scored, key=lambda sj: sj[1].entails)
             mine = [sj for sj in scored if sj[0].passage in own
@@ -125,7 +164,14 @@ class SupportChecker:
             if mine:
                 entail = max(mine, key=lambda sj: sj[1].entails)
             contra = max(scored, key=lambda sj: sj[1].contradicts)
-            out.append(Evidence(entail[0], entail[1].entails, contra[0], contra[1].contradicts))
+            nearest = row[0]  # the candidates come nearest first
+            own_spans = [j for j in row if spans[j].passage in own]
+            closest_own = max(own_spans, key=lambda j: similarities[j]) if own_spans else None
+            out.append(Evidence(
+                entail[0], entail[1].entails, contra[0], contra[1].contradicts,
+                spans[nearest], float(similarities[nearest]),
+                None if closest_own is None else spans[closest_own],
+                0.0 if closest_own is None else float(similarities[closest_own])))
         return out
 
 

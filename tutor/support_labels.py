@@ -20,7 +20,14 @@ import yaml
 from tutor.config import REPO_DIR
 from tutor.errors import TutorError
 from tutor.knowledge import section_text
-from tutor.support import Evidence, SupportChecker, SupportLabel, claim_text
+from tutor.support import (
+    Evidence,
+    SupportChecker,
+    SupportLabel,
+    SupportThresholds,
+    claim_text,
+    supporting_span,
+)
 
 LABELS_FILE = REPO_DIR / "eval" / "answer_support.yaml"
 
@@ -49,11 +56,13 @@ def _flat(text: str) -> str:
     return " ".join(text.replace("**", "").replace("`", "").split()).lower()
 
 
-def span_matches(item: SupportItem, evidence: Evidence) -> bool:
-    """The highlighted span is the labelled evidence sentence (or a pair containing it)."""
-    if item.evidence is None or evidence.entailed_by is None:
+def span_matches(item: SupportItem, evidence: Evidence, at: SupportThresholds) -> bool:
+    """The span the answer check would highlight is the labelled evidence sentence (or a pair
+    containing it)."""
+    cited = supporting_span(evidence, at)
+    if item.evidence is None or cited is None:
         return False
-    span, wanted = _flat(evidence.entailed_by.text), _flat(item.evidence)
+    span, wanted = _flat(cited.text), _flat(item.evidence)
     return wanted in span or span in wanted
 
 
