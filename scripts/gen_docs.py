@@ -76,7 +76,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "learner memory": ("progress", "progress_db", "progress_transfer", "review", "readiness"),
     "evaluation": ("gold", "evaluate", "eval_records", "eval_metrics", "eval_gate", "eval_report",
                    "ragas_metrics", "learners", "support_labels", "benchmarks", "published"),
-    "app": ("app", "app_answer", "app_interview", "app_learner", "app_memory", "app_readiness",
+    "app": ("app", "app_answer", "app_interview", "app_learner", "app_library", "app_memory", "app_readiness",
             "app_review", "ui"),
     "CLI": ("cli", "cli_common", "cli_eval", "cli_interview", "cli_progress", "cli_train"),
     "LLM": ("llm", "llm.base", "llm.client", "llm.embedded", "llm.bundle"),
