@@ -37,9 +37,15 @@ def test_explain_shows_the_cited_answer_and_counts_as_skipped(
     assert first, out
     question = first.group(1)
     explained, rest = out[first.end():].split("\nQuestion 2/2 [", 1)  # and it moved on
-    # The tutor's answer to that question: its passages, the answer, the cited spans.
+    # The tutor's answer to that question: its passages, then the answer as checked against
+    # them, each sentence either cited (the citation names its note and quotes the span) or
+    # flagged. Which it is, is the answer check's call, measured on labelled sentences by
+    # scripts/eval_judge.py, not this test's: a sure check flags this greedy answer's
+    # long list sentence (docs/judge.md, session 18).
     assert re.search(r"^(> )?Sources: \[1\] ", explained, re.MULTILINE), explained
-    assert re.search(r"^  \[\d+\] rag\.md — .+\n      “", explained, re.MULTILINE), explained
+    cited = re.findall(r"^  \[\d+\] rag\.md — .+\n      “", explained, re.MULTILINE)
+    flagged = re.findall(r"^  ⚠ no passage says: .+$", explained, re.MULTILINE)
+    assert cited or flagged, explained
     assert re.search(r"^\(embedded:.+\)$", explained, re.MULTILINE)
     # The question ended there, graded as skipped: no points, the key points shown as missed.
     grade = explained[explained.index("\nScore 0.0/10"):]
