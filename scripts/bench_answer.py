@@ -1,12 +1,13 @@
 """Answer benchmark (not a test): the configured LLM backend end to end on gold questions.
 
-    .venv/bin/python scripts/bench_answer.py [--n 12] [--evidence-tokens 250 0]
+    .venv/bin/python scripts/bench_answer.py [--n 12] [--evidence-tokens 250 0] [--lengths standard deeper]
 
 Time to first token and full answer (p50 / p95), the share of answer sentences supported
 by their cited passages (a faithfulness proxy), citation validity (shown citations that
 point at a passage given to the model), and refusals on in-scope vs out-of-scope questions.
-Each value of `--evidence-tokens` is one column, so the default is measured beside the
-configuration it replaced, on the same questions and machine. Writes the "answer" section of bench/results.md and of the README.
+Each value of `--evidence-tokens`, and each answer length of `--lengths`, is one column, so
+the default is measured beside the configuration it replaced (or the shorter / deeper
+answers a learner can ask for), on the same questions and machine. Writes the "answer" section of bench/results.md and of the README.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import tutor  # noqa: F401
 from tutor.answer import Tutor
 from tutor.benchmarks import machine, peak_rss_mb, percentile, stamp
-from tutor.config import REPO_DIR, Settings
+from tutor.config import ANSWER_LENGTHS, REPO_DIR, AnswerLength, Settings
 from tutor.gold import GoldCase, load_gold
 from tutor.index import open_index
 from tutor.ingest import Ingestor
@@ -43,12 +44,13 @@ class Measured:
     refused_out: int = 0
 
 
-def measure(tutor_: Tutor, in_scope: list[GoldCase], out_scope: list[GoldCase]) -> Measured:
-    tutor_.ask(in_scope[0].question)  # warm-up: model start and prompt-prefix cache
+def measure(tutor_: Tutor, in_scope: list[GoldCase], out_scope: list[GoldCase],
+            length: AnswerLength) -> Measured:
+    tutor_.ask(in_scope[0].question, length=length)  # warm-up: model start and prompt-prefix cache
     m = Measured()
     for case in in_scope:
         started = time.perf_counter()
-        answer = tutor_.ask(case.question)
+        answer = tutor_.ask(case.question, length=length)
         m.total.append((time.perf_counter() - started) * 1000)
         if answer.refused:
             m.refused_in += 1
@@ -60,7 +62,7 @@ def measure(tutor_: Tutor, in_scope: list[GoldCase], out_scope: list[GoldCase]) 
         checked = [s for s in split_sentences(answer.answer) if not s.is_code and len(s.text.split()) >= 3]
         m.sentences += len(checked)
         m.supported += len(checked) - len(answer.unsupported_sentences)
-    m.refused_out = sum(tutor_.ask(g.question).refused for g in out_scope)
+    m.refused_out = sum(tutor_.ask(g.question, length=length).refused for g in out_scope)
     return m
 
 
@@ -74,6 +76,8 @@ def main() -> int:
     parser.add_argument("--evidence-tokens", type=int, nargs="+", default=[250, 0], metavar="T",
                         help="TUTOR_EVIDENCE_TOKENS values to compare, one column each "
                         "(0 = whole passages, the default before excerpts)")
+    parser.add_argument("--lengths", nargs="+", choices=ANSWER_LENGTHS, default=["standard"],
+                        help="answer lengths to compare, one column each with every --evidence-tokens")
     args = parser.parse_args()
 
     gold = load_gold(REPO_DIR / "eval" / "gold.jsonl")
@@ -83,23 +87,27 @@ def main() -> int:
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="tutor-bench-answer-")))
     index = open_index(settings)
     Ingestor(settings, index).run([settings.corpus_dir], progress=False)
-    runs = {}
+    runs: dict[tuple[int, AnswerLength], Measured] = {}
     for tokens in args.evidence_tokens:
         tutor_ = Tutor(settings.model_copy(update={"evidence_tokens": tokens}), index=index)
-        runs[tokens] = measure(tutor_, in_scope, out_scope)
+        for length in args.lengths:
+            runs[(tokens, length)] = measure(tutor_, in_scope, out_scope, length)
     index.close()
 
     def row(name: str, cell: Callable[[Measured], str]) -> str:
         return f"| {name} | " + " | ".join(cell(m) for m in runs.values()) + " |"
 
-    heads = [f"{t} tokens of excerpts" if t else "whole passages" for t in runs]
+    heads = [(f"{t} tokens of excerpts" if t else "whole passages") + ("" if length == "standard" else f", {length}")
+             for t, length in runs]
     lines = [
         f"Measured {stamp()} on {machine()}; backend: {tutor_.llm.name}; the same "
         f"{len(in_scope)} in-scope and {len(out_scope)} out-of-scope gold questions per column "
-        "(`TUTOR_EVIDENCE_TOKENS`; the first column is the default).", "",
+        "(`TUTOR_EVIDENCE_TOKENS` and the answer length, `TUTOR_ANSWER_LENGTH`; the first column "
+        "is the default).", "",
         "| metric | " + " | ".join(heads) + " |", "|---|" + "---|" * len(runs),
         row("time to first token, p50 / p95", lambda m: _seconds(m.first)),
         row("full answer, p50 / p95", lambda m: _seconds(m.total)),
+        row("sentences per answer, mean", lambda m: f"{m.sentences / max(len(m.first), 1):.1f}"),
         row("supported sentences (faithfulness proxy)",
             lambda m: f"{m.supported}/{m.sentences} = {m.supported / max(m.sentences, 1):.0%}"),
         row("citation validity (shown citations that point at a given passage)",
@@ -108,7 +116,12 @@ def main() -> int:
         row("out-of-scope questions refused", lambda m: f"{m.refused_out}/{len(out_scope)}"),
         f"\nPeak RSS of this process (embedded LLM included): {peak_rss_mb():.0f} MB.",
     ]
-    publish("answer", "Answers", lines)
+    # Comparing answer lengths is a table of its own, so the default's comparison with the
+    # configuration it replaced stays published beside it.
+    if args.lengths == ["standard"]:
+        publish("answer", "Answers", lines)
+    else:
+        publish("answer-lengths", "Answer lengths", lines)
     return 0
 
 

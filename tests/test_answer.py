@@ -57,6 +57,21 @@ def test_invalid_markers_are_dropped_and_counted(corpus_settings: Settings, corp
     assert any("weather" in s for s in answer.unsupported_sentences)
 
 
+def test_deeper_is_asked_for_only_where_the_notes_clearly_cover_the_question(
+        corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted]) -> None:
+    """A near-topic question the notes do not answer gets the prompt that lets the model say
+    so, without the request for a longer explanation (which made it answer such questions)."""
+    tutor, server = scripted_tutor(corpus_settings, corpus_index, scripted,
+                                   stream_reply([f"{NOT_COVERED}"]))
+    answer = tutor.ask("What is the worst-case running time of quicksort, and how do you avoid it?",
+                       length="deeper")
+    assert server.requests, "retrieval should clear the floor for this near-topic question"
+    sent = server.requests[-1]["messages"]
+    assert sent[0]["content"].startswith(load_prompt("answer_or_refuse").split("\n")[0])
+    assert not any("Answer length" in m["content"] for m in sent)
+    assert answer.refused
+
+
 def test_sentence_without_support_is_flagged(corpus_settings: Settings, corpus_index: Index,
                                              scripted: list[Scripted]) -> None:
     question = "How does LoRA fine-tune a model cheaply?"

@@ -156,8 +156,8 @@ class Settings(BaseSettings):
     answer_length: AnswerLength = Field(
         "standard", description="shorter (a sentence or two, from half the evidence) | standard "
         "(the answer prompt's own rule) | deeper (an explanation: the claim, why, a number or "
-        "example, the pitfall; from twice the evidence). The app and `tutor ask --length` choose "
-        "per question.")
+        "example, the pitfall; from twice the evidence; only where the passages clearly cover the "
+        "question). The app and `tutor ask --length` choose per question.")
     # The judge's probabilities behind an answer sentence's verdict (support.verdict), and
     # MiniLM's cosine for a near restatement, chosen together on eval/answer_support.yaml's dev
     # split only (scripts/eval_judge.py --tune; ties go to fewer contradicted sentences cited).
