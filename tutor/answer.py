@@ -167,15 +167,7 @@ class Tutor:
         contexts = retrieval.hits[: self.settings.answer_passages]
         yield AnswerEvent("sources", hits=contexts)
 
-        confident = self._confident(retrieval.hits)
-        prompt = load_prompt("answer" if confident else "answer_or_refuse")
-        # A deeper explanation only where the notes clearly cover the question: asked for one
-        # when the model may still say they do not, it refused 22 of the 31 out-of-scope gold
-        # questions instead of 29 (bench_answer.py, 2026-12-07 12:43 UTC); kept to confident
-        # retrievals, 27 (bench:answer-lengths).
-        length = length or self.settings.answer_length
-        if length == "deeper" and not confident:
-            length = "standard"
+        prompt, length = self._prompt(retrieval.hits, length or self.settings.answer_length)
         messages = self._messages(prompt, standalone, contexts, history, length)
         parser = CitationParser(len(contexts))
         yield from self._generate(messages, parser, timings, started)
@@ -247,6 +239,17 @@ class Tutor:
         """
         dense = [h.scores.dense for h in hits if h.scores.dense is not None]
         return bool(dense) and max(dense) >= self.settings.answer_confidence
+
+    def _prompt(self, hits: Sequence[Hit], length: AnswerLength) -> tuple[str, AnswerLength]:
+        """The answer prompt for these hits (see `_confident`), and the length to ask for.
+
+        A deeper explanation only where the notes clearly cover the question: asked for one
+        when the model may still say they do not, it refused 22 of the 31 out-of-scope gold
+        questions instead of 29 (bench_answer.py, 2026-12-07 12:43 UTC); kept to confident
+        retrievals, 27 (bench:answer-lengths)."""
+        if self._confident(hits):
+            return load_prompt("answer"), length
+        return load_prompt("answer_or_refuse"), "standard" if length == "deeper" else length
 
     def _standalone(self, question: str, history: Sequence[Turn], timings: dict[str, float]) -> str:
         """Follow-ups ("and why is that faster?") become standalone queries for retrieval."""
