@@ -164,12 +164,13 @@ class RagasJudge:
             # at ~10 s a call.
             max_retries=1,
         )
-        embeddings = HuggingFaceEmbeddings(model=settings.embedder_path(), device="cpu",
-                                           local_files_only=True)
         self._faithfulness = Faithfulness(llm=llm)
-        # strictness=1: at temperature 0 the judge writes the same question each time, so
-        # RAGAS's default of 3 would triple the cost for an identical score.
-        self._relevancy = AnswerRelevancy(llm=llm, embeddings=embeddings, strictness=1)
+        if "answer_relevancy" in self.metrics:  # the only metric that embeds (MiniLM, loaded here)
+            embeddings = HuggingFaceEmbeddings(model=settings.embedder_path(), device="cpu",
+                                               local_files_only=True)
+            # strictness=1: at temperature 0 the judge writes the same question each time, so
+            # RAGAS's default of 3 would triple the cost for an identical score.
+            self._relevancy = AnswerRelevancy(llm=llm, embeddings=embeddings, strictness=1)
         self._precision = ContextPrecision(llm=llm)
 
     def score(self, question: str, answer: str, contexts: Sequence[Chunk], reference: str) -> dict[str, Score]:
@@ -186,8 +187,8 @@ class RagasJudge:
 
 
 async def _run_in_order(calls: dict[str, Awaitable[Any]]) -> dict[str, Score]:
-    # One after another: the embedded server has a single slot, and each metric's prompt
-    # prefix then stays in its prompt cache for the next case.
+    # One after another within a case (cases run side by side, one per LLM slot:
+    # evaluate._judge_all), so each metric's prompt prefix stays in the slot's prompt cache.
     scores = {}
     for name, call in calls.items():
         try:
