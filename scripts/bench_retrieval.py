@@ -12,6 +12,7 @@ the README.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -78,15 +79,15 @@ def disk_mb(folder: Path) -> float:
     return sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file()) / 1e6
 
 
-def synthetic_index(base: Index, vectors: np.ndarray, settings: Settings, size: int, engine: str
-                    ) -> tuple[Index, float]:
-    """`size` chunks made by recombining real corpus sentences; dense vectors are real chunk
-    embeddings plus noise (embedding 100k passages on 2 cores would take hours and would
-    not change how Qdrant searches)."""
+def synthetic_index(texts: list[str], bm25_avg_len: float, vectors: np.ndarray, settings: Settings,
+                    size: int, engine: str) -> tuple[Index, float]:
+    """`size` chunks made by recombining the sentences of real corpus chunks (`texts`); dense
+    vectors are real chunk embeddings plus noise (embedding 100k passages on 2 cores would
+    take hours and would not change how Qdrant searches)."""
     rng = random.Random(7)
-    sentences = [s for c in base.chunks() for s in c.text.split(". ") if len(s) > 30]
+    sentences = [s for text in texts for s in text.split(". ") if len(s) > 30]
     index = open_engine(engine, settings)
-    index.create(vectors.shape[1], float(base.metadata()["bm25_avg_len"]), settings.embedder_path())
+    index.create(vectors.shape[1], bm25_avg_len, settings.embedder_path())
     bm25 = index.bm25()
     noise = np.random.default_rng(7)
     started = time.perf_counter()
@@ -103,12 +104,42 @@ def synthetic_index(base: Index, vectors: np.ndarray, settings: Settings, size: 
     return index, time.perf_counter() - started
 
 
+def scale_run(work: Path, engine: str, size: int) -> list[str]:
+    """One engine at one size, in a child process (`--child`); its report lines."""
+    done = subprocess.run([sys.executable, __file__, "--child", engine, str(size), str(work)],
+                          check=True, capture_output=True, text=True)
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def child(engine: str, size: int, work: Path) -> None:
+    """Build `size` synthetic chunks on `engine`, reopen, time the queries; print the lines."""
+    given = json.loads((work / "scale.json").read_text())
+    settings = Settings(data_dir=work / f"{engine}-{size}", reranker_model=given["reranker"])
+    big, upsert_s = synthetic_index(given["texts"], given["bm25_avg_len"], np.load(work / "vectors.npy"),
+                                    settings, size, engine.split()[0])
+    big.close()
+    started = time.perf_counter()
+    big = open_engine(engine.split()[0], settings)
+    reopen_s = time.perf_counter() - started
+    table = latency_table(Retriever(settings, big), given["questions"], tuple(given["modes"]))
+    big.close()
+    lines = [f"**{engine}, {size:,} chunks**: upsert {upsert_s:.1f} s, reopen {reopen_s:.2f} s, "
+             f"{disk_mb(settings.data_dir):.0f} MB on disk, peak RSS {peak_rss_mb():.0f} MB",
+             "", *LATENCY_HEADER, *table, ""]
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    print(json.dumps(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, nargs="*", default=[1_000, 10_000, 100_000])
     parser.add_argument("--local-mode-max", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--child", nargs=3, metavar=("ENGINE", "SIZE", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), Path(args.child[2]))
+        return
 
     work = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
     lines = [f"Measured {stamp()} on {machine()}; load average at start {os.getloadavg()[0]:.1f}.", ""]
@@ -150,44 +181,32 @@ def main() -> None:
                 lines.append(f"| {mode} | {m.hit_at_1:.3f} | {m.hit_at_5:.3f} | {m.mrr_at_10:.3f} | "
                              f"{m.precision_at_5:.3f} | {m.recall_at_10:.3f} |")
             lines.append("")
-        lines += [f"### Scale: synthetic chunks, engine by engine ({min(20, len(questions))} questions, ms, warm)", ""]
+        lines += [f"### Scale: synthetic chunks, engine by engine ({min(20, len(questions))} questions, ms, warm)",
+                  "", "Each size is built and queried in a process of its own (the models and that "
+                  "index only), so its peak RSS is what a tutor process serving that many chunks takes.", ""]
         from tutor.models import load_embedder
 
-        vectors = load_embedder(settings).encode([c.text for c in index.chunks()], normalize_embeddings=True)
-        rss_before_scale = peak_rss_mb()
-        rss_after_edge = 0.0
+        texts = [c.text for c in index.chunks()]
+        np.save(work / "vectors.npy", load_embedder(settings).encode(texts, normalize_embeddings=True))
+        (work / "scale.json").write_text(json.dumps({
+            "texts": texts, "bm25_avg_len": float(index.metadata()["bm25_avg_len"]),
+            "questions": questions[:20], "modes": modes, "reranker": settings.reranker_path()}))
+        rss_main = peak_rss_mb()
+        index.close()
         for engine in ("edge", "local mode"):
             for size in args.scale:
-                if engine == "local mode" and size > args.local_mode_max:
-                    continue
-                big_settings = Settings(data_dir=work / f"{engine}-{size}", reranker_model=settings.reranker_path())
-                big, upsert_s = synthetic_index(index, vectors, big_settings, size, engine.split()[0])
-                big.close()
-                started = time.perf_counter()
-                big = open_engine(engine.split()[0], big_settings)
-                reopen_s = time.perf_counter() - started
-                lines += [
-                    f"**{engine}, {size:,} chunks**: upsert {upsert_s:.1f} s, reopen {reopen_s:.2f} s, "
-                    f"{disk_mb(big_settings.data_dir):.0f} MB on disk", "", *LATENCY_HEADER,
-                    *latency_table(Retriever(big_settings, big), questions[:20], modes), "",
-                ]
-                big.close()
-                shutil.rmtree(big_settings.data_dir, ignore_errors=True)
-            if engine == "edge":
-                rss_after_edge = peak_rss_mb()
+                if engine != "local mode" or size <= args.local_mode_max:
+                    lines += scale_run(work, engine, size)
         lines += [
-            f"Peak RSS of the benchmark process: {rss_before_scale:.0f} MB before the scale runs (models and "
-            f"the corpus index), {rss_after_edge:.0f} MB after the Edge runs, {peak_rss_mb():.0f} MB after "
-            f"local mode; `tutor ingest` "
-            f"{ingest_rss:.0f} MB.", "",
+            f"Peak RSS of the benchmark's main process (models, the corpus index, the gold runs): "
+            f"{rss_main:.0f} MB; `tutor ingest` {ingest_rss:.0f} MB.", "",
             "Local mode at 100,000 chunks (measured 2026-12-06 04:03 before Edge was the default): "
             "upsert 208 s, reopen 30.3 s, hybrid p50 14.8 s, 6.6 GB RSS.",
         ]
-        index.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     publish("retrieval", "Retrieval", lines)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

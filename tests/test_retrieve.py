@@ -11,6 +11,7 @@ import pytest
 from tutor.config import SHIPPED_RERANKER, RetrievalMode, Settings
 from tutor.errors import IndexMissingError, InputError
 from tutor.index import Index, ServerStore, open_index
+from tutor.judge import load_judge
 from tutor.ingest import Ingestor
 from tutor.models import load_embedder, load_reranker
 from tutor.records import Chunk, Hit
@@ -127,15 +128,35 @@ def test_every_mode_returns_scored_hits(small_index: Index, settings: Settings, 
     assert result.timings_ms["search_ms"] > 0
 
 
+KV = Chunk("a", "kv.md", "KV cache", "KV cache", "The KV cache keeps the keys and values of "
+           "earlier tokens so decoding does not recompute them.", "h")
+MOE = Chunk("b", "moe.md", "MoE", "Routing", "A router picks the top two experts for each "
+            "token, so only a fraction of the weights run per token.", "h")
+
+
 def test_shipped_reranker_canonical_scores(settings: Settings) -> None:
     """The committed cross-encoder loads from the package and gives its known scores."""
     assert Path(settings.reranker_path()) == SHIPPED_RERANKER
-    kv = Chunk("a", "kv.md", "KV cache", "KV cache", "The KV cache keeps the keys and values of "
-               "earlier tokens so decoding does not recompute them.", "h")
-    moe = Chunk("b", "moe.md", "MoE", "Routing", "A router picks the top two experts for each "
-                "token, so only a fraction of the weights run per token.", "h")
-    scores = rerank_scores(load_reranker(settings), "What does the KV cache store?", [kv, moe])
+    exact = settings.model_copy(update={"cross_encoder_precision": "float32"})
+    scores = rerank_scores(load_reranker(exact), "What does the KV cache store?", [KV, MOE])
     assert scores == pytest.approx([0.0902, 0.0210], abs=2e-3)
+
+
+def test_bfloat16_cross_encoders_keep_the_float32_scores(settings: Settings) -> None:
+    """Where the CPU computes bfloat16 natively, the reranker and the judge run in it by
+    default (1.5x faster): scores and judgments stay those of float32 (emulated here if not
+    native, which is slower but computes the same)."""
+    exact, fast = (settings.model_copy(update={"cross_encoder_precision": p})
+                   for p in ("float32", "bfloat16"))
+    question = "What does the KV cache store?"
+    assert rerank_scores(load_reranker(fast), question, [KV, MOE]) == pytest.approx(
+        rerank_scores(load_reranker(exact), question, [KV, MOE]), abs=5e-3)
+    pairs = [(KV.text, "Decoding reuses the stored keys and values of earlier tokens."),
+             (KV.text, "The KV cache stores the queries of earlier tokens."),
+             (KV.text, "A router picks two experts per token.")]
+    for a, b in zip(load_judge(exact).judge(pairs), load_judge(fast).judge(pairs), strict=True):
+        assert (a.entails, a.contradicts, a.neither) == pytest.approx(
+            (b.entails, b.contradicts, b.neither), abs=0.02)
 
 
 def test_rerank_votes_with_bm25_and_dense(small_index: Index, settings: Settings) -> None:

@@ -25,6 +25,7 @@ from tutor.config import REPO_DIR, SHIPPED_JUDGE, Settings, bundled_embedder_pat
 from tutor.errors import ModelError
 from tutor.judge_data import HELD_OUT_NOTES, build_pairs, reserved_questions
 from tutor.judge_pairs import CONTRADICTS, ENTAILS, NEITHER, data_hash
+from tutor.models import autocast_bf16
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -64,12 +65,14 @@ class Judge:
 
 
 @cache
-def _load(path: str, max_length: int) -> Judge:
+def _load(path: str, max_length: int, precision: str) -> Judge:
     from sentence_transformers import CrossEncoder
 
     log.info("loading judge from %s", path)
-    return Judge(CrossEncoder(path, device="cpu", max_length=max_length, local_files_only=True,
-                              model_kwargs={"dtype": "float32"}))
+    model = CrossEncoder(path, device="cpu", max_length=max_length, local_files_only=True,
+                         model_kwargs={"dtype": "float32"})
+    autocast_bf16(model, precision)
+    return Judge(model)
 
 
 def load_judge(settings: Settings) -> Judge:
@@ -78,7 +81,7 @@ def load_judge(settings: Settings) -> Judge:
         raise ModelError(f"No judge model at {path}: point TUTOR_JUDGE_WEIGHTS at one, or rebuild "
                          "the shipped one with `tutor train-judge --output tutor/weights/judge`.")
     with _lock:  # two threads of the app must not load it twice
-        return _load(str(path), settings.judge_max_length)
+        return _load(str(path), settings.judge_max_length, settings.cross_encoder_precision)
 
 
 def train(settings: Settings, output: Path, *, epochs: int = 1, seed: int = 13,
