@@ -4,6 +4,7 @@ number came from, a freshly ingested corpus. Results are written by `tutor.publi
 from __future__ import annotations
 
 import platform
+import re
 import resource
 import statistics
 from collections.abc import Sequence
@@ -19,6 +20,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident memory of this process (or of its finished children), in MB."""
+    status = Path("/proc/self/status")
+    if not children and status.exists():
+        # Linux keeps ru_maxrss across fork and exec, so a process started from a large one
+        # reports its parent's peak; VmHWM is this process's own.
+        hwm = re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.MULTILINE)
+        if hwm:
+            return int(hwm.group(1)) / 1024
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
