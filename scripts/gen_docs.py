@@ -76,11 +76,11 @@ PARTS: dict[str, tuple[str, ...]] = {
     "learner memory": ("progress", "progress_db", "progress_transfer", "review", "readiness"),
     "evaluation": ("gold", "evaluate", "eval_records", "eval_metrics", "eval_gate", "eval_report",
                    "ragas_metrics", "learners", "support_labels", "benchmarks", "published"),
-    "app": ("app", "app_answer", "app_interview", "app_learner", "app_library", "app_memory", "app_readiness",
+    "app": ("app", "app_answer", "app_interview", "app_interview_html", "app_learner", "app_library", "app_memory", "app_readiness",
             "app_review", "ui"),
     "CLI": ("cli", "cli_common", "cli_eval", "cli_interview", "cli_progress", "cli_train"),
     "LLM": ("llm", "llm.base", "llm.client", "llm.embedded", "llm.bundle"),
-    "models": ("models", "judge", "reranker", "reranker_fit", "judge_data", "judge_pairs",
+    "models": ("models", "judge", "reranker", "reranker_fit", "judge_data", "judge_flips", "judge_pairs",
                "judge_claims", "judge_fit"),
     "shared": ("tutor", "config", "errors", "records", "timing", "sentences", "quoting"),
 }

@@ -12,13 +12,13 @@ from tutor.judge_claims import CLAIM_KINDS, claim_pairs, load_claims
 from tutor.judge_data import (
     HELD_OUT_NOTES,
     compressed,
-    flip,
     leading_clause,
     learner_half,
     note_sections,
     pitfall,
     reserved_questions,
 )
+from tutor.judge_flips import flip
 from tutor.judge_pairs import CONTRADICTS, ENTAILS, NEITHER
 from tutor.knowledge import KeyPoint, SourceRef, load_questions
 

@@ -11,8 +11,8 @@ import pytest
 from tutor.config import SHIPPED_RERANKER, RetrievalMode, Settings
 from tutor.errors import IndexMissingError, InputError
 from tutor.index import Index, ServerStore, open_index
-from tutor.judge import load_judge
 from tutor.ingest import Ingestor
+from tutor.judge import load_judge
 from tutor.models import load_embedder, load_reranker
 from tutor.records import Chunk, Hit
 from tutor.retrieve import Retriever, rerank_scores

@@ -29,7 +29,14 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
-from tutor import app_interview, app_learner, app_library, app_readiness, app_review
+from tutor import (
+    app_interview,
+    app_interview_html,
+    app_learner,
+    app_library,
+    app_readiness,
+    app_review,
+)
 from tutor.answer import Answer, Turn, Tutor
 from tutor.app_answer import (
     render_answer,
@@ -54,7 +61,7 @@ CSS = """
 .unsupported { background: #fee2e2; }
 .backend { font-size: 0.85em; opacity: 0.75; }
 .memory-status { font-size: 0.9em; }
-""" + app_interview.CSS + app_review.CSS
+""" + app_interview_html.CSS + app_review.CSS
 
 
 class App:
