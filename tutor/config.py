@@ -91,8 +91,9 @@ class Settings(BaseSettings):
         "(AVX512-BF16 / AMX), else float32."
     )
     # The reranker and the judge under bfloat16 autocast on such a CPU (2 cores, 2026-12-07):
-    # reranking 5 passages p50 147 -> 90 ms with the same order for 40 of 40 gold questions
-    # (scores within 0.009), the judge 160 pairs 3.5 -> 2.3 s (probabilities within 0.009).
+    # reranking 5 passages p50 147 -> 90 ms, every list timed kept its float32 order (scores
+    # within 0.009), the judge 160 pairs 3.5 -> 2.3 s (probabilities within 0.009). Nothing
+    # was chosen by these questions: docs/reranker.md has the run.
     cross_encoder_precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="The reranker's and the judge's: auto = bfloat16 autocast where the "
         "CPU computes bfloat16 natively, else float32."
