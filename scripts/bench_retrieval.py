@@ -115,11 +115,12 @@ def child(engine: str, size: int, work: Path) -> None:
     """Build `size` synthetic chunks on `engine`, reopen, time the queries; print the lines."""
     given = json.loads((work / "scale.json").read_text())
     settings = Settings(data_dir=work / f"{engine}-{size}", reranker_model=given["reranker"])
+    kind = engine.split()[0]  # "edge" or "local"
     big, upsert_s = synthetic_index(given["texts"], given["bm25_avg_len"], np.load(work / "vectors.npy"),
-                                    settings, size, engine.split()[0])
+                                    settings, size, kind)
     big.close()
     started = time.perf_counter()
-    big = open_engine(engine.split()[0], settings)
+    big = open_engine(kind, settings)
     reopen_s = time.perf_counter() - started
     table = latency_table(Retriever(settings, big), given["questions"], tuple(given["modes"]))
     big.close()
