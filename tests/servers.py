@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tutor.prompts import load_prompt
+
 MODEL = "served-model"
 Reply = tuple[int, str, bytes]
+# The system message of the answer check's yes / no requests (tutor.support.llm_agrees), so a
+# scripted model can tell them from the answer's own requests.
+AGREES = load_prompt("agrees").split("### Example")[0].strip()
 
 
 def completion_body(text: str, model: str = MODEL) -> dict[str, Any]:

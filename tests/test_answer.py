@@ -7,14 +7,15 @@ speaking the real protocol; the end-to-end tests use the real embedded model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from servers import MODEL, Scripted, stream_reply, text_reply
+from servers import AGREES, MODEL, Reply, Scripted, stream_reply, text_reply
 
 from tutor.answer import NOT_COVERED, Turn, Tutor
-from tutor.config import Settings
+from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError, LLMError
 from tutor.guard import strip_overrides
 from tutor.index import Index, open_index
@@ -22,6 +23,7 @@ from tutor.ingest import Ingestor
 from tutor.knowledge import load_questions
 from tutor.llm import OpenAICompatibleLLM
 from tutor.prompts import load_prompt
+from tutor.support import passage_sentences
 
 
 @pytest.fixture
@@ -32,11 +34,32 @@ def scripted() -> Iterator[list[Scripted]]:
         server.close()
 
 
-def scripted_tutor(settings: Settings, index: Index, servers: list[Scripted], *replies: object) -> tuple[Tutor, Scripted]:
-    server = Scripted(list(replies))  # type: ignore[arg-type]
+def scripted_tutor(settings: Settings, index: Index, servers: list[Scripted], *replies: Reply,
+                   check: Callable[[dict[str, Any]], str] = lambda _: "yes") -> tuple[Tutor, Scripted]:
+    """A tutor whose model is a scripted server: the answer's own requests get `replies` in
+    turn (the last repeats), the LLM check's yes / no requests (the `agrees` prompt) `check`'s
+    reply to the request."""
+    asked = iter(range(1 << 30))
+
+    def reply(body: dict[str, Any]) -> Reply:
+        if body["messages"][0]["content"] == AGREES:
+            return text_reply(check(body))
+        return replies[min(next(asked), len(replies) - 1)]
+
+    server = Scripted(reply)
     servers.append(server)
     llm = OpenAICompatibleLLM(server.url, MODEL, timeout_s=10, max_retries=0)
     return Tutor(settings, index=index, llm=llm), server
+
+
+def top_sentence(settings: Settings, index: Index, question: str) -> str:
+    """The first sentence of nine words or more of the top passage for `question`, without
+    its full stop: a claim that passage surely entails."""
+    from tutor.retrieve import Retriever
+
+    first = Retriever(settings, index).search(question).hits[0].chunk.text
+    return next(" ".join(s.text.split()).rstrip(".") for s in passage_sentences(first, 0)
+                if len(s.text.split()) > 8)
 
 
 def test_invalid_markers_are_dropped_and_counted(corpus_settings: Settings, corpus_index: Index,
@@ -75,10 +98,7 @@ def test_deeper_is_asked_for_only_where_the_notes_clearly_cover_the_question(
 def test_sentence_without_support_is_flagged(corpus_settings: Settings, corpus_index: Index,
                                              scripted: list[Scripted]) -> None:
     question = "How does LoRA fine-tune a model cheaply?"
-    from tutor.retrieve import Retriever
-
-    first = Retriever(corpus_settings, corpus_index).search(question).hits[0].chunk.text
-    grounded = next(s for s in first.replace("\n", " ").split(". ") if len(s.split()) > 8)
+    grounded = top_sentence(corpus_settings, corpus_index, question)
     reply = stream_reply([f"{grounded} [1]. ", "It was invented in 1850 by a famous chef [1]."])
     tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted, reply)
     answer = tutor.ask(question)
@@ -90,10 +110,7 @@ def test_a_sentence_a_passage_entails_gets_that_passages_citation(
     # The small model often forgets a marker, or cites the wrong passage: the judge finds
     # the passage that says it, cites that one, and highlights the sentence that does.
     question = "What does the KV cache store during decoding?"
-    from tutor.retrieve import Retriever
-
-    first = Retriever(corpus_settings, corpus_index).search(question).hits[0].chunk.text
-    grounded = next(s for s in " ".join(first.split()).split(". ") if len(s.split()) > 8)
+    grounded = top_sentence(corpus_settings, corpus_index, question)
     tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted,
                               stream_reply([f"{grounded}."]))
     answer = tutor.ask(question)
@@ -101,6 +118,48 @@ def test_a_sentence_a_passage_entails_gets_that_passages_citation(
     assert "[1]" in answer.answer
     cited = answer.citations[0]
     assert " ".join(cited.span_text.split()).startswith(grounded[:40])
+
+
+def test_a_sentence_the_llm_check_rejects_is_replaced_by_the_notes_words(
+        corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted]) -> None:
+    """Where the judge would cite a sentence and the LLM says the passage sentences it read do
+    not agree, the learner sees the passage's own sentence, quoted and cited, not the claim."""
+    question = "What does the KV cache store during decoding?"
+    grounded = top_sentence(corpus_settings, corpus_index, question)
+    checked: list[str] = []
+
+    def check(body: dict[str, Any]) -> str:
+        checked.append(body["messages"][-1]["content"])
+        return "no"
+
+    tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted,
+                              stream_reply([f"Yes, {grounded[0].lower()}{grounded[1:]} [1]."]), check=check)
+    answer = tutor.ask(question)
+    assert len(checked) == 1 and grounded[:40] in checked[0]
+    assert not answer.refused and answer.corrected_sentences and answer.unsupported_sentences == []
+    assert answer.answer.startswith("Not quite: the notes say “") and answer.answer.endswith("[1].")
+    assert answer.citations[0].span_text.replace("\n", " ").rstrip(".") in " ".join(answer.answer.split())
+
+
+@pytest.mark.slow
+def test_a_cited_falsehood_is_corrected_by_the_embedded_models_check(
+        corpus_settings: Settings, corpus_index: Index, scripted: list[Scripted]) -> None:
+    """The misconception the judge alone cites ("did GPT-1 invent transfer learning for NLP?":
+    the notes say it did not), with the real embedded model as the check, beside a true
+    sentence it must let through."""
+    from tutor.llm import EmbeddedLLM
+
+    embedded = EmbeddedLLM(Settings(data_dir=REPO_DIR / ".tutor", llm_temperature=0.0))
+    reply = stream_reply(["Yes, GPT-1 invented transfer learning for NLP [1]. ",
+                          "ELMo and ULMFiT came out earlier in 2018 [1]."])
+    tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted, reply,
+                              check=lambda body: embedded.complete(body["messages"], max_tokens=2,
+                                                                   temperature=0.0))
+    answer = tutor.ask("Did GPT-1 invent transfer learning for NLP?")
+    assert not answer.refused, answer.answer
+    assert answer.corrected_sentences == ["GPT-1 invented transfer learning for NLP."], answer.answer
+    assert answer.answer.startswith("Not quite: the notes say “GPT-1 did not invent transfer learning"), answer.answer
+    assert "ELMo and ULMFiT came out earlier in 2018" in answer.answer
 
 
 def test_out_of_scope_question_refuses_without_calling_the_model(

@@ -4,8 +4,10 @@ The tutor's promise is that every shown claim points at a passage the model was 
 citation markers are parsed while the answer streams and any marker naming no given
 passage is dropped (never shown, always counted); each sentence is then checked against
 the passages by our judge (`tutor/support.py`): a sentence a passage entails is cited to that
-passage with the entailing sentence as its span; one a passage contradicts is never shown,
-the passage's own sentence (quoted, cited) stands in its place; one no passage entails is
+passage with the entailing sentence as its span, once the LLM, asked yes / no, agrees that
+those passage sentences say it (the judge alone cites polarity and number flips); one a
+passage contradicts, or the LLM says they do not say, is never shown: the passage's own
+sentence (quoted, cited) stands in its place; one no passage entails is
 shown uncited and flagged; an answer none of whose sentences is entailed becomes a refusal.
 When retrieval finds nothing above the relevance floor, the tutor says its notes do not cover
 the question and names the nearest topics they do cover, without asking the model to invent
@@ -39,6 +41,8 @@ from tutor.support import (
     SupportChecker,
     SupportThresholds,
     claim_text,
+    gives_verdict,
+    llm_agrees,
     supporting_span,
     verdict,
 )
@@ -119,9 +123,10 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class AnswerEvent:
-    """A step of a streamed answer: the sources first, then text deltas, then the result."""
+    """A step of a streamed answer: the sources first, then text deltas, then "checking" (the
+    written text is being checked against the passages), then the result."""
 
-    kind: Literal["sources", "delta", "done"]
+    kind: Literal["sources", "delta", "checking", "done"]
     hits: Sequence[Hit] = ()
     text: str = ""
     answer: Answer | None = None
@@ -179,6 +184,7 @@ class Tutor:
             yield self._refusal(text, standalone, retrieval.hits, timings, started, "model")
             return
 
+        yield AnswerEvent("checking")
         check_started = time.perf_counter()
         checked = self._verify(parsed.text, parsed_sentences(parsed), contexts)
         timings["check_ms"] = ms_since(check_started)
@@ -303,11 +309,17 @@ class Tutor:
             label = verdict(evidence, thresholds)
             supported_by = supporting_span(evidence, thresholds)
             out.backed += label == "supported" or evidence.entails >= self.settings.support_refuse_below
-            if label == "contradicted" and (wrong := evidence.contradicted_by) is not None:
+            wrong = evidence.contradicted_by if label == "contradicted" else None
+            if label == "supported" and self.settings.support_llm_check \
+                    and not llm_agrees(self.llm, evidence.read(), claim):
+                wrong = supported_by
+            if wrong is not None:
                 out.corrected.append(claim)
-                # Where a sentence the passage contradicts stood: the passage's own words. As
-                # the answer's opening it is a correction ("did GPT-1 invent transfer learning?").
-                lead = "Not quite: the notes say" if sentence is claims[0] else "The notes say"
+                # Where a sentence the passages contradict stood: the passage's own words. As
+                # the reply to a yes / no question ("did GPT-1 invent transfer learning?"
+                # "Yes, …") it is a correction.
+                lead = "Not quite: the notes say" if sentence is claims[0] \
+                    and gives_verdict(sentence.text) else "The notes say"
                 edits.append((sentence, _quoted(wrong.text, wrong.passage + 1, lead=lead)))
                 self._cite(best, contexts, evidence, wrong.passage + 1, evidence.contradicts, wrong)
             elif label == "supported" and supported_by is not None:

@@ -107,6 +107,9 @@ class App:
                     shown += event.text
                     chat[-1]["content"] = html.escape(shown)
                     yield chat, turns, answers, keep, keep, "", streaming, *no_suggestions
+                elif event.kind == "checking":
+                    chat[-1]["content"] = html.escape(shown) + _CHECKING
+                    yield chat, turns, answers, keep, keep, "", streaming, *no_suggestions
                 elif event.answer is not None:
                     answer = event.answer
                     chat[-1]["content"] = render_answer(answer, turn_id)
@@ -207,6 +210,9 @@ class App:
 
 
 _READING = "_Reading the passages on the right…_"
+# Shown under the written text while each sentence is checked against the passages (the LLM
+# check takes ~2 s a sentence with the embedded model), so the pause reads as work.
+_CHECKING = "\n\n<small class='checking'>Checking each sentence against the notes…</small>"
 
 
 def footer(settings: Settings) -> str:
@@ -234,8 +240,11 @@ def _tutor_tab(app: App, settings: Settings, learner: gr.State) -> ChatView:
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(label="Tutor", height=480, elem_id="chat", sanitize_html=True,
                                  feedback_options=("Like", "Dislike"))
+            # One line that grows to eight: Gradio sends a one-line box on Enter (Shift+Enter
+            # breaks the line), as chat boxes do; a box of two lines or more sends only on
+            # Shift+Enter, which learners did not guess.
             question = gr.Textbox(label="Your question", placeholder="e.g. Why is attention scaled by sqrt(d_k)?",
-                                  lines=2, max_lines=8, elem_id="question", interactive=False)
+                                  lines=1, max_lines=8, elem_id="question", interactive=False)
             with gr.Row():
                 send = gr.Button("Ask", variant="primary", elem_id="ask", interactive=False)
                 stop = gr.Button("Stop", variant="stop", elem_id="stop", visible=False)

@@ -31,8 +31,8 @@ def _render(text: str, turn_id: int, linked: set[int] | None, unsupported: Seque
                                   if linked is None or int(m.group(1)) in linked else m.group(0)), body)
     notes = []
     if corrected:
-        notes.append(f"✎ {len(corrected)} sentence(s) the notes contradict were "
-                     "replaced by the notes' own words.")
+        notes.append(f"✎ {len(corrected)} sentence(s) the check found at odds with the notes "
+                     "were replaced by the notes' own words.")
     if unsupported:
         notes.append(f"⚠ {len(unsupported)} sentence(s) no passage says: not from your notes.")
     if notes:

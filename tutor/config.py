@@ -187,6 +187,17 @@ class Settings(BaseSettings):
     support_similar_at: float = Field(0.78, ge=-1, le=1.01, description="MiniLM cosine of an answer "
                                       "sentence and its nearest passage sentence from which it is a "
                                       "near restatement, supported without the judge (1.01 = never).")
+    # The judge (and the cosine) cite many sentences that flip a note's polarity or number. Asked
+    # the `agrees` yes / no about each sentence they would cite, against the spans they read,
+    # the embedded 1.5B model took the answer-support dev split's cited contradictions from 11
+    # of 27 to 4, and said "no" to 5 of the 70 true sentences cited (scripts/eval_judge.py
+    # --llm-check; docs/judge.md). Nothing was chosen on those labels: no threshold, the prompt
+    # grading already used.
+    # A "no" shows the note's own sentence in its place, so a wrong "no" costs a paraphrase,
+    # not a fact. ~2 s a sentence with the embedded model on 2 cores.
+    support_llm_check: bool = Field(True, description="Ask the LLM whether each sentence the judge "
+                                    "would cite agrees with the passage sentences it read; where it "
+                                    "says no, the passage's own sentence is shown instead, quoted and cited.")
 
     # LLM
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = embedded.")

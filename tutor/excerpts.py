@@ -59,11 +59,11 @@ def excerpts(settings: Settings, question: str, hits: Sequence[Hit]) -> list[str
 
 
 def _is_statement(text: str, hit: Hit) -> bool:
-    """Not a heading (the "(section)" label says it) and not a question (the notes' "Interview
-    angle" prompts ask the learner; they state nothing)."""
+    """Not the section's name (the "(section)" label says it; headings are never passage
+    sentences) and not a question (the notes' "Interview angle" prompts ask the
+    learner; they state nothing)."""
     line = text.strip().rstrip("*_ ")
-    return not (line.startswith("#") or line.endswith("?")
-                or line == hit.chunk.section.split(" > ")[-1].strip())
+    return not (line.endswith("?") or line == hit.chunk.section.split(" > ")[-1].strip())
 
 
 def _render(hit: Hit, sentences: Sequence[Span], kept: set[Span]) -> str:

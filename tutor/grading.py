@@ -59,7 +59,7 @@ from tutor.knowledge import KeyPoint, Question
 from tutor.llm import LLM, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.screening import screen
-from tutor.support import SupportChecker
+from tutor.support import SupportChecker, llm_agrees
 from tutor.timing import ms_since
 from tutor.verdicts import (
     PointEvidence,
@@ -301,10 +301,7 @@ class Grader:
         wrong claim hides, since MiniLM scores "X" and "not X" alike. On the simulated
         learners the 1.5B model said "no" to 78 % of the contradicting sentences and to 3 %
         of the correct ones, better than the cues, which it replaces there."""
-        messages = prompt_messages(load_prompt("grade_judge"))
-        messages.append({"role": "user", "content": f"Fact: {point}\nLearner: {sentence}"})
-        reply = self.llm.complete(messages, max_tokens=2, temperature=0.0)
-        return not reply.strip().lower().startswith("no")
+        return llm_agrees(self.llm, point, sentence)
 
     def evidence(self, question: Question, text: str, chosen: Sequence[int]
                  ) -> tuple[list[str], list[tuple[PointEvidence, list[Unit]]]]:

@@ -18,7 +18,9 @@ import numpy as np
 
 from tutor.config import Settings
 from tutor.judge import Judgment, load_judge
+from tutor.llm.base import LLM, prompt_messages
 from tutor.models import embed
+from tutor.prompts import load_prompt
 from tutor.sentences import split_sentences
 
 # Candidate evidence per claim, by cosine: the entailing sentence was among the top 4 for
@@ -55,6 +57,16 @@ class Evidence:
     # The nearest span of the passages the answer itself cited for the claim, if it cited any.
     cited_nearest: Span | None = None
     cited_similarity: float = 0.0
+
+    def read(self) -> str:
+        """The spans the judge found closest to the claim (entailing, nearest, contradicting),
+        each once, in passage order, as one text: what the LLM check reads."""
+        spans: list[Span] = []
+        for span in (self.entailed_by, self.nearest, self.contradicted_by):
+            if span is not None and not any(span.passage == o.passage and span.start < o.end
+                                            and o.start < span.end for o in spans):
+                spans.append(span)
+        return " ".join(" ".join(s.text.split()) for s in sorted(spans, key=lambda s: (s.passage, s.start)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,32 +111,55 @@ def supporting_span(evidence: Evidence, at: SupportThresholds) -> Span | None:
     return entailed or evidence.nearest
 
 
+def llm_agrees(llm: LLM, fact: str, statement: str) -> bool:
+    """The LLM's yes / no: does `statement` agree with `fact` (the `agrees` prompt)? "no" means
+    the fact shows it false. Where the judge gives credit this is the second opinion: MiniLM
+    scores "X" and "not X" alike, and the judge entails many polarity and number flips
+    (docs/judge.md). Any reply but "no" counts as agreement, so a confused reply never turns a
+    true statement into a wrong one."""
+    messages = prompt_messages(load_prompt("agrees"))
+    messages.append({"role": "user", "content": f"Fact: {fact}\nLearner: {statement}"})
+    reply = llm.complete(messages, max_tokens=2, temperature=0.0)
+    return not reply.strip().lower().startswith("no")
+
+
 # A line break inside a paragraph, where the notes are hard-wrapped: not before a list item,
 # a table row, a heading, a quote or a blank line, and not after a blank line.
 _WRAP = re.compile(r"(?<=\S)\n(?=[^\s|#>*+\-\d])")
 
 
 def passage_sentences(text: str, passage: int) -> list[Span]:
-    """A passage's sentences of three words or more, code left out, in order."""
+    """A passage's sentences of three words or more, code and headings left out, in order."""
     # Same length as `text`, so every span's offsets stay valid in the original.
     unwrapped = _WRAP.sub(" ", text)
     # Each span's text is the original's slice (line breaks kept), so a citation's span_text
     # is exactly passage[start:end]; the judge's tokenizer reads a line break as a space.
     return [Span(passage, s.start, s.end, text[s.start:s.end]) for s in split_sentences(unwrapped)
-            if not s.is_code and len(s.text.split()) >= _MIN_WORDS]
+            if not s.is_code and not s.text.startswith("#") and len(s.text.split()) >= _MIN_WORDS]
+
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 def passage_spans(text: str, passage: int) -> list[Span]:
-    """A passage's sentences, and each pair of neighbours (a claim often merges two)."""
+    """A passage's sentences, and each pair of neighbours in one paragraph (a claim often
+    merges two; across a paragraph break the pair ran a fact into the notes' next
+    "**Interview angle:**" line, and a quote or highlight of it showed both)."""
     sentences = passage_sentences(text, passage)
     pairs = [Span(passage, a.start, b.end, text[a.start:b.end])
-             for a, b in zip(sentences, sentences[1:], strict=False)]
+             for a, b in zip(sentences, sentences[1:], strict=False)
+             if not _BLANK_LINE.search(text, a.end, b.start)]
     return sentences + pairs
 
 
 # "No: ..." / "Yes, ..." answer the learner's question; the claim is what follows.
 _ANSWER_WORD = re.compile(r"^(?:yes|no|not quite|not exactly|correct|right)\s*[,:;.!-]\s*",
                           re.IGNORECASE)
+
+
+def gives_verdict(sentence: str) -> bool:
+    """Whether a sentence opens by answering a yes / no question ("Yes, …", "No: …")."""
+    return _ANSWER_WORD.match(_MARKERS.sub("", sentence).strip()) is not None
 
 
 def claim_text(sentence: str) -> str:

@@ -145,8 +145,13 @@ def test_in_a_real_browser(app: RunningApp, browser: object) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "tutor.png"), full_page=True)
 
-    page.locator("#question textarea").fill(XSS)
-    page.locator("#ask").click()
+    # Shift+Enter breaks the line; Enter sends, as in any chat box.
+    box = page.locator("#question textarea")
+    box.fill("line one")
+    box.press("Shift+Enter")
+    assert box.input_value() == "line one\n"
+    box.fill(XSS)
+    box.press("Enter")
     page.get_by_text("window.__xss=1", exact=False).first.wait_for(timeout=60_000)
     assert page.evaluate("window.__xss") is None
 
