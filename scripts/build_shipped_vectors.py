@@ -16,9 +16,10 @@ import sys
 import numpy as np
 
 import tutor  # noqa: F401  (sets the libraries offline before they load)
+from tutor.chunking import Chunker
 from tutor.config import Settings
 from tutor.documents import read_document
-from tutor.ingest import Chunker, discover
+from tutor.ingest import discover
 from tutor.shipped_vectors import SHIPPED_VECTORS, embedder_key, shipped_vectors, write
 
 # float16 must not move a vector: below this cosine to its float32 original, store float32.

@@ -68,12 +68,12 @@ def render(text: str) -> str:
 # a new module fails the script until it is placed here.
 ARCHITECTURE = REPO_DIR / "docs" / "architecture.md"
 PARTS: dict[str, tuple[str, ...]] = {
-    "store": ("documents", "ingest", "index", "index.edge", "index.server", "shipped_vectors"),
+    "store": ("documents", "chunking", "ingest", "index", "index.edge", "index.server", "shipped_vectors"),
     "retrieval": ("retrieve",),
-    "answering": ("answer", "excerpts", "citations", "support", "guard", "prompts"),
-    "interview": ("knowledge", "interview", "interview_state", "interview_report", "screening",
-                  "grading", "grades", "answer_units", "verdicts", "cues"),
-    "learner memory": ("progress", "progress_db", "progress_transfer", "review", "readiness"),
+    "answering": ("answer", "answer_check", "excerpts", "citations", "support", "guard", "prompts"),
+    "interview": ("knowledge", "interview", "interview_session", "interview_state", "interview_report", "screening",
+                  "grading", "grading_llm", "grades", "answer_units", "verdicts", "cues"),
+    "learner memory": ("progress", "progress_records", "progress_db", "progress_transfer", "review", "readiness"),
     "evaluation": ("gold", "evaluate", "eval_records", "eval_metrics", "eval_gate", "eval_report",
                    "ragas_metrics", "learners", "support_labels", "benchmarks", "published"),
     "app": ("app", "app_answer", "app_interview", "app_interview_html", "app_learner", "app_library", "app_memory", "app_readiness",

@@ -65,18 +65,27 @@ class Paced:
 class Scripted:
     """A real HTTP server on 127.0.0.1 answering each POST with the next scripted reply
     (the last one repeats), or with what `replies(request body)` returns when it is a
-    function; it records the request bodies it received."""
+    function; it records the request bodies it received. The answer check's yes / no
+    requests are answered apart, by `check(request body)` ("yes" unless told otherwise), and
+    recorded in `checks`, not `requests`: the script is what the model says to everything else."""
 
-    def __init__(self, replies: list[Reply | Paced] | Callable[[dict[str, Any]], Reply | Paced]) -> None:
+    def __init__(self, replies: list[Reply | Paced] | Callable[[dict[str, Any]], Reply | Paced],
+                 check: Callable[[dict[str, Any]], str] = lambda _: "yes") -> None:
         self.replies = replies
         self.requests: list[dict[str, Any]] = []
+        self.checks: list[dict[str, Any]] = []
         self.hung_up_at: float | None = None  # time.monotonic() when a paced reply's client left
         script = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                script.requests.append(json.loads(body or b"{}"))
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+                messages = body.get("messages") or [{}]
+                if messages[0].get("content") == AGREES:
+                    script.checks.append(body)
+                    self._send(*text_reply(check(body)))
+                    return
+                script.requests.append(body)
                 replies = script.replies
                 reply = (replies(script.requests[-1]) if callable(replies)
                          else replies[min(len(script.requests) - 1, len(replies) - 1)])

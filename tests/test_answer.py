@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import AGREES, MODEL, Reply, Scripted, stream_reply, text_reply
+from servers import MODEL, Reply, Scripted, stream_reply, text_reply
 
 from tutor.answer import NOT_COVERED, Turn, Tutor
 from tutor.config import REPO_DIR, Settings
@@ -36,17 +36,9 @@ def scripted() -> Iterator[list[Scripted]]:
 
 def scripted_tutor(settings: Settings, index: Index, servers: list[Scripted], *replies: Reply,
                    check: Callable[[dict[str, Any]], str] = lambda _: "yes") -> tuple[Tutor, Scripted]:
-    """A tutor whose model is a scripted server: the answer's own requests get `replies` in
-    turn (the last repeats), the LLM check's yes / no requests (the `agrees` prompt) `check`'s
-    reply to the request."""
-    asked = iter(range(1 << 30))
-
-    def reply(body: dict[str, Any]) -> Reply:
-        if body["messages"][0]["content"] == AGREES:
-            return text_reply(check(body))
-        return replies[min(next(asked), len(replies) - 1)]
-
-    server = Scripted(reply)
+    """A tutor whose model is a scripted server (`replies` in turn, the last repeating; the
+    answer check's yes / no requests get `check`'s reply)."""
+    server = Scripted(list(replies), check)
     servers.append(server)
     llm = OpenAICompatibleLLM(server.url, MODEL, timeout_s=10, max_retries=0)
     return Tutor(settings, index=index, llm=llm), server
@@ -150,6 +142,7 @@ def test_a_cited_falsehood_is_corrected_by_the_embedded_models_check(
     from tutor.llm import EmbeddedLLM
 
     embedded = EmbeddedLLM(Settings(data_dir=REPO_DIR / ".tutor", llm_temperature=0.0))
+    embedded.start()  # the scripted endpoint's client waits 10 s, not a cold start
     reply = stream_reply(["Yes, GPT-1 invented transfer learning for NLP [1]. ",
                           "ELMo and ULMFiT came out earlier in 2018 [1]."])
     tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted, reply,

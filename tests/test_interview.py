@@ -15,7 +15,8 @@ from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError
 from tutor.grades import Grade
 from tutor.index import Index
-from tutor.interview import Interviewer, Session, Turn, choose_bank
+from tutor.interview import Interviewer, choose_bank
+from tutor.interview_session import Session, Turn
 from tutor.knowledge import load_questions
 from tutor.llm import EmbeddedLLM
 from tutor.ui import escape_markdown

@@ -7,8 +7,8 @@ import re
 
 from tutor.config import REPO_DIR
 from tutor.grades import FollowUp, Grade, PointGrade, Source
-from tutor.interview import Turn
 from tutor.interview_report import Report, TopicScore
+from tutor.interview_session import Turn
 from tutor.knowledge import load_questions
 from tutor.quoting import as_prose
 from tutor.ui import escape_markdown

@@ -15,7 +15,8 @@ from tutor.config import Settings
 from tutor.errors import InputError
 from tutor.grades import FollowUp, Grade, PointGrade, Source
 from tutor.index import Index
-from tutor.interview import Hint, Interviewer, Session, Turn
+from tutor.interview import Hint, Interviewer
+from tutor.interview_session import Session, Turn
 from tutor.interview_state import restore_session, session_state
 from tutor.knowledge import Question
 

@@ -3,12 +3,9 @@
 The tutor's promise is that every shown claim points at a passage the model was given:
 citation markers are parsed while the answer streams and any marker naming no given
 passage is dropped (never shown, always counted); each sentence is then checked against
-the passages by our judge (`tutor/support.py`): a sentence a passage entails is cited to that
-passage with the entailing sentence as its span, once the LLM, asked yes / no, agrees that
-those passage sentences say it (the judge alone cites polarity and number flips); one a
-passage contradicts, or the LLM says they do not say, is never shown: the passage's own
-sentence (quoted, cited) stands in its place; one no passage entails is
-shown uncited and flagged; an answer none of whose sentences is entailed becomes a refusal.
+the passages (`tutor/answer_check.py`: cited where a passage entails it and the LLM agrees,
+replaced by the passage's own sentence where they disagree, flagged where no passage says
+it); an answer none of whose sentences is entailed becomes a refusal.
 When retrieval finds nothing above the relevance floor, the tutor says its notes do not cover
 the question and names the nearest topics they do cover, without asking the model to invent
 an answer.
@@ -25,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from tutor.answer_check import Citation, check_answer
 from tutor.citations import CitationParser
 from tutor.config import AnswerLength, Settings
 from tutor.excerpts import excerpts
@@ -35,17 +33,7 @@ from tutor.llm import LLM, Message, get_llm, prompt_messages
 from tutor.prompts import load_prompt
 from tutor.records import Hit
 from tutor.retrieve import Retriever, check_question
-from tutor.sentences import Sentence, parsed_sentences
-from tutor.support import (
-    Evidence,
-    SupportChecker,
-    SupportThresholds,
-    claim_text,
-    gives_verdict,
-    llm_agrees,
-    supporting_span,
-    verdict,
-)
+from tutor.sentences import parsed_sentences
 from tutor.timing import ms_since
 
 log = logging.getLogger(__name__)
@@ -66,20 +54,6 @@ class Turn:
 
     question: str
     answer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Citation:
-    n: int  # the passage number shown in the answer
-    chunk_id: str
-    doc: str
-    section: str
-    span: tuple[int, int]  # [start, end) of the passage sentence that entails the claim
-    span_text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "chunk_id": self.chunk_id, "doc": self.doc, "section": self.section,
-                "span": list(self.span), "span_text": self.span_text}
 
 
 @dataclass(slots=True)
@@ -186,7 +160,7 @@ class Tutor:
 
         yield AnswerEvent("checking")
         check_started = time.perf_counter()
-        checked = self._verify(parsed.text, parsed_sentences(parsed), contexts)
+        checked = check_answer(self.settings, self.llm, parsed.text, parsed_sentences(parsed), contexts)
         timings["check_ms"] = ms_since(check_started)
         if checked.claims and not checked.backed:
             # No claim is entailed by any passage, even loosely: the model answered from its own knowledge
@@ -293,57 +267,6 @@ class Tutor:
         messages.append({"role": "user", "content": ask})
         return messages
 
-    def _verify(self, text: str, sentences: Sequence[Sentence], contexts: Sequence[Hit]) -> _Verified:
-        """Check every sentence of the answer against the passages with the judge and rewrite
-        the answer so that what is shown is what the passages say (see the module doc)."""
-        claims = [s for s in sentences if not s.is_code and len(claim_text(s.text).split()) >= 3]
-        found = SupportChecker(self.settings).evidence(
-            [claim_text(s.text) for s in claims], [h.chunk.text for h in contexts],
-            cited=[{n - 1 for n in s.citations} for s in claims])
-        out = _Verified(text)
-        thresholds = SupportThresholds.of(self.settings)
-        best: dict[int, tuple[float, Citation]] = {}
-        edits: list[tuple[Sentence, str]] = []
-        for sentence, evidence in zip(claims, found, strict=True):
-            claim = claim_text(sentence.text)
-            label = verdict(evidence, thresholds)
-            supported_by = supporting_span(evidence, thresholds)
-            out.backed += label == "supported" or evidence.entails >= self.settings.support_refuse_below
-            wrong = evidence.contradicted_by if label == "contradicted" else None
-            if label == "supported" and self.settings.support_llm_check \
-                    and not llm_agrees(self.llm, evidence.read(), claim):
-                wrong = supported_by
-            if wrong is not None:
-                out.corrected.append(claim)
-                # Where a sentence the passages contradict stood: the passage's own words. As
-                # the reply to a yes / no question ("did GPT-1 invent transfer learning?"
-                # "Yes, …") it is a correction.
-                lead = "Not quite: the notes say" if sentence is claims[0] \
-                    and gives_verdict(sentence.text) else "The notes say"
-                edits.append((sentence, _quoted(wrong.text, wrong.passage + 1, lead=lead)))
-                self._cite(best, contexts, evidence, wrong.passage + 1, evidence.contradicts, wrong)
-            elif label == "supported" and supported_by is not None:
-                n = supported_by.passage + 1
-                edits.append((sentence, _with_marker(claim, n)))
-                self._cite(best, contexts, evidence, n, max(evidence.entails, evidence.similarity),
-                           supported_by)
-            else:
-                out.unsupported.append(claim)
-                edits.append((sentence, claim))  # shown uncited: no passage says it
-        out.claims = len(claims) - len(out.corrected)
-        out.text = _apply(text, edits)
-        out.citations = [best[n][1] for n in sorted(best)]
-        return out
-
-    @staticmethod
-    def _cite(best: dict[int, tuple[float, Citation]], contexts: Sequence[Hit], evidence: Evidence,
-              n: int, score: float, span: Any) -> None:
-        """Keep, per passage, the span the judge was surest of."""
-        if n in best and best[n][0] >= score:
-            return
-        c = contexts[n - 1].chunk
-        best[n] = (score, Citation(n, c.id, c.doc, c.section, (span.start, span.end), span.text))
-
     def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], timings: dict[str, float],
                  started: float, reason: RefusalReason) -> AnswerEvent:
         nearest = list(dict.fromkeys(h.chunk.section.split(" > ")[-1] for h in hits))[:3]
@@ -391,43 +314,3 @@ class Tutor:
         same = question.strip().lower()
         return [questions[i].question for i in about
                 if questions[i].question.strip().lower() != same][:n]
-
-
-@dataclass(slots=True)
-class _Verified:
-    """An answer after the judge read it."""
-
-    text: str
-    citations: list[Citation] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
-    corrected: list[str] = field(default_factory=list)
-    backed: int = 0  # claims a passage supports, or entails at least loosely (support_refuse_below)
-    claims: int = 0  # claims checked, the corrected ones left out
-
-
-_END = re.compile(r"([.!?:;]*)$")
-
-
-def _with_marker(claim: str, n: int) -> str:
-    """The claim cited to passage n: "... works [2]." (marker before the final stop)."""
-    m = _END.search(claim)
-    assert m is not None
-    return f"{claim[:m.start()].rstrip()} [{n}]{m.group(1) or '.'}"
-
-
-def _quoted(passage_sentence: str, n: int, *, lead: str) -> str:
-    """The passage's own words, quoted and cited to passage n, after `lead`."""
-    # Markdown that frames a sentence in the notes (a quote block, bold) is not its words.
-    said = re.sub(r"^>\s*", "", " ".join(passage_sentence.split())).replace("**", "").rstrip(".")
-    return f"{lead} “{said}” [{n}]."
-
-
-def _apply(text: str, edits: Sequence[tuple[Sentence, str]]) -> str:
-    """`text` with each edited sentence's span replaced (spans never overlap)."""
-    out, last = [], 0
-    for sentence, new in sorted(edits, key=lambda e: e[0].start):
-        out.append(text[last:sentence.start])
-        out.append(new)
-        last = sentence.end
-    out.append(text[last:])
-    return "".join(out)

@@ -36,7 +36,8 @@ from tutor.app_interview_html import (
 from tutor.app_memory import Memory
 from tutor.config import Settings
 from tutor.errors import InputError
-from tutor.interview import LEVELS, Interviewer, LevelChoice, Session
+from tutor.interview import LEVELS, Interviewer, LevelChoice
+from tutor.interview_session import Session
 from tutor.interview_state import restore_session, session_state
 from tutor.progress import ProgressStore
 from tutor.ui import error_message, llm_queue

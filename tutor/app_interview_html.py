@@ -8,7 +8,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from tutor.grades import Grade, PointGrade
-from tutor.interview import Turn
+from tutor.interview_session import Turn
 from tutor.quoting import as_prose
 from tutor.ui import escape_markdown
 

@@ -65,7 +65,8 @@ def _print_grade(grade: Any) -> None:
 
 
 def cmd_interview(args: argparse.Namespace, settings: Settings) -> int:
-    from tutor.interview import Interviewer, Session
+    from tutor.interview import Interviewer
+    from tutor.interview_session import Session
 
     with command_index(settings) as index:
         index.require()

@@ -33,7 +33,6 @@ sentences removed before grading and its score capped at 9, so an injection neve
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -48,16 +47,15 @@ from tutor.config import Settings
 from tutor.cues import conflict
 from tutor.grades import (
     INJECTION_CAP,
-    VERDICTS,
     Grade,
     PointGrade,
     Source,
     feedback,
     score,
 )
+from tutor.grading_llm import llm_verdicts
 from tutor.knowledge import KeyPoint, Question
-from tutor.llm import LLM, prompt_messages
-from tutor.prompts import load_prompt
+from tutor.llm import LLM
 from tutor.screening import screen
 from tutor.support import SupportChecker, llm_agrees
 from tutor.timing import ms_since
@@ -95,17 +93,6 @@ _CONFLICT_MARGIN = 0.1
 _CANDIDATE_UNITS = 4
 _SOURCE_DEPTH = 10
 _MAX_SOURCE_CHARS = 320
-
-_GRADE_SCHEMA_ITEM = {
-    "type": "object",
-    "properties": {
-        "sentence": {"type": "integer", "minimum": 0},
-        "verdict": {"type": "string", "enum": list(VERDICTS)},
-    },
-    "required": ["sentence", "verdict"],
-    "additionalProperties": False,
-}
-
 
 class Grader:
     """Grades answers to bank questions. Sources per question are retrieved once and kept."""
@@ -350,22 +337,7 @@ class Grader:
         sentences, matches = self._matches(question, text, chosen)
         if not sentences:
             return _all_missed(question, chosen, sources)
-        points = "\n".join(f"{n}. {question.key_points[i].point}" for n, i in enumerate(chosen, 1))
-        numbered = "\n".join(f"[{n}] {s}" for n, s in enumerate(sentences, 1))
-        messages = prompt_messages(load_prompt("grade"))
-        messages.append({"role": "user", "content": (
-            f"Question: {question.question}\nKey points:\n{points}\n"
-            f"Learner's answer:\n<answer>\n{numbered}\n</answer>")})
-        schema = {
-            "type": "object",
-            "properties": {"points": {"type": "array", "items": _GRADE_SCHEMA_ITEM,
-                                      "minItems": len(chosen), "maxItems": len(chosen)}},
-            "required": ["points"],
-            "additionalProperties": False,
-        }
-        raw = self.llm.complete(messages, max_tokens=24 * len(chosen) + 24, temperature=0.0,
-                                json_schema=schema)
-        judged = _parse_llm_verdicts(raw, len(chosen), len(sentences))
+        judged = llm_verdicts(self.llm, question, chosen, sentences)
         verdicts = []
         for i, ranked, (n, verdict) in zip(chosen, matches, judged, strict=True):
             unit, sim = ranked[0] if ranked else (None, 0.0)
@@ -382,24 +354,6 @@ def _all_missed(question: Question, chosen: Sequence[int], sources: Sequence[Sou
                 ) -> list[PointGrade]:
     return [PointGrade(i, question.key_points[i].point, "missed", None, 0.0, sources[i])
             for i in chosen]
-
-
-def _parse_llm_verdicts(raw: str, n_points: int, n_sentences: int) -> list[tuple[int, Verdict]]:
-    """The judge's (sentence number, verdict) per point; anything unreadable counts as missed
-    (a grader that cannot read its judge must not give credit)."""
-    try:
-        items = json.loads(raw).get("points", [])
-    except (json.JSONDecodeError, AttributeError):
-        log.warning("the LLM judge returned unreadable JSON; every point counts as missed")
-        items = []
-    out: list[tuple[int, Verdict]] = []
-    for k in range(n_points):
-        item = items[k] if k < len(items) and isinstance(items[k], dict) else {}
-        verdict = item.get("verdict")
-        n = item.get("sentence")
-        n = n if isinstance(n, int) and 0 <= n <= n_sentences else 0
-        out.append((n, verdict if verdict in VERDICTS else "missed"))
-    return out
 
 
 def resolve_method(settings: Settings) -> GradeMethod:

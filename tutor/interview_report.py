@@ -15,7 +15,7 @@ from tutor.grades import Grade, Source
 from tutor.quoting import as_prose, clip
 
 if TYPE_CHECKING:
-    from tutor.interview import Turn
+    from tutor.interview_session import Turn
 
 
 def _verbatim(text: str) -> str:

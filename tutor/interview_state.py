@@ -20,7 +20,8 @@ from typing import Any
 
 from tutor.errors import InputError
 from tutor.grades import FollowUp, Grade, PointGrade, Source
-from tutor.interview import Hint, Interviewer, Session, Turn
+from tutor.interview import Hint, Interviewer
+from tutor.interview_session import Session, Turn
 from tutor.knowledge import Question
 
 VERSION = 1

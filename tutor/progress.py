@@ -27,25 +27,31 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fsrs import Rating, Scheduler
 
 from tutor.config import Settings
 from tutor.errors import InputError, InterviewMovedOnError
-from tutor.grades import Grade, Source
+from tutor.grades import Grade
 from tutor.knowledge import Question
 from tutor.progress_db import connect, iso, migrate, parse_iso, source_from_json, transaction
+from tutor.progress_records import (
+    ChatTurn,
+    InterviewRecord,
+    Learner,
+    Role,
+    StoredAnswer,
+    StoredVerdict,
+)
 from tutor.progress_transfer import export_rows, import_rows
 from tutor.readiness import Readiness, readiness_map
 from tutor.review import RATING_NAMES, ReviewCard, load_cards, no_card, review, update_card
 from tutor.verdicts import Verdict
 
 FILE_NAME = "progress.sqlite3"
-Role = Literal["user", "assistant"]
 _LEARNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NAME_CHARS = 80
 
@@ -58,58 +64,6 @@ def new_learner_id() -> str:
 def is_learner_id(text: str) -> bool:
     """Whether `text` can be a learner id (what a browser sends back is not trusted)."""
     return bool(_LEARNER_ID.fullmatch(text))  # match() would let a trailing newline in
-
-
-@dataclass(frozen=True, slots=True)
-class Learner:
-    id: str
-    name: str | None
-    created_at: datetime
-    last_active_at: datetime  # the latest turn, answer or review, else created_at
-
-
-@dataclass(frozen=True, slots=True)
-class ChatTurn:
-    id: str
-    conversation_id: str
-    role: Role
-    text: str
-    citations: tuple[dict[str, Any], ...]  # each as `Citation.to_dict()` (`ask --json`'s shape)
-    created_at: datetime
-    unsupported: tuple[str, ...] = ()  # sentences the answer check flagged ⚠
-    corrected: tuple[str, ...] = ()  # sentences it replaced by the notes' words
-
-
-@dataclass(frozen=True, slots=True)
-class InterviewRecord:
-    id: str
-    topics: tuple[str, ...]
-    started_at: datetime
-    finished_at: datetime | None
-    state: dict[str, Any]  # whatever the app needs to resume it, as it saved it
-    revision: int = 0  # how many times its state was saved
-
-
-@dataclass(frozen=True, slots=True)
-class StoredVerdict:
-    point_index: int
-    point: str
-    verdict: Verdict
-    learner_sentence: str | None
-    source: Source | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAnswer:
-    id: str
-    interview_id: str | None
-    question_id: str
-    follow_up: bool
-    answer: str
-    score: float
-    method: str
-    created_at: datetime
-    verdicts: tuple[StoredVerdict, ...]
 
 
 def _now(now: datetime | None) -> datetime:

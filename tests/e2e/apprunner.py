@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from servers import AGREES, Paced, Reply, Scripted, stream_reply, text_reply
+from servers import Paced, Reply, Scripted, stream_reply, text_reply
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,14 +34,12 @@ VERDICTS = (("covered", 1), ("partial", 2), ("missed", 0))
 
 def scripted_model(request: dict[str, Any]) -> Reply | Paced:
     """The reply a served model would give, by kind of request: a streamed cited answer (the
-    Tutor tab), "yes" to the answer check, schema-constrained verdicts (grading), or one line
-    (follow-ups and hints)."""
+    Tutor tab), schema-constrained verdicts (grading), or one line (follow-ups and hints);
+    `Scripted` says "yes" to the answer check."""
     if request.get("stream"):
         if SLOW in request["messages"][-1]["content"]:
             return Paced(ANSWER * 40, interval_s=0.1)  # ~12 s of answer, for Stop to cut short
         return stream_reply(ANSWER)
-    if request["messages"][0]["content"] == AGREES:  # the answer check's yes / no
-        return text_reply("yes")
     response_format = request.get("response_format")
     if isinstance(response_format, dict):
         n = response_format["json_schema"]["schema"]["properties"]["points"]["minItems"]

@@ -1,0 +1,67 @@
+"""Grading by the LLM (method `llm`, the default with a served model): the key points and the
+learner's numbered sentences in one request, a schema-constrained verdict and sentence number
+per point back."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+from tutor.grades import VERDICTS
+from tutor.knowledge import Question
+from tutor.llm import LLM, prompt_messages
+from tutor.prompts import load_prompt
+from tutor.verdicts import Verdict
+
+log = logging.getLogger(__name__)
+
+_GRADE_SCHEMA_ITEM = {
+    "type": "object",
+    "properties": {
+        "sentence": {"type": "integer", "minimum": 0},
+        "verdict": {"type": "string", "enum": list(VERDICTS)},
+    },
+    "required": ["sentence", "verdict"],
+    "additionalProperties": False,
+}
+
+
+
+def llm_verdicts(llm: LLM, question: Question, chosen: Sequence[int], sentences: Sequence[str]
+                 ) -> list[tuple[int, Verdict]]:
+    """The LLM's (sentence number, 0 for none; verdict) for each of the `chosen` key points of
+    `question`, given the learner's answer as `sentences`."""
+    points = "\n".join(f"{n}. {question.key_points[i].point}" for n, i in enumerate(chosen, 1))
+    numbered = "\n".join(f"[{n}] {s}" for n, s in enumerate(sentences, 1))
+    messages = prompt_messages(load_prompt("grade"))
+    messages.append({"role": "user", "content": (
+        f"Question: {question.question}\nKey points:\n{points}\n"
+        f"Learner's answer:\n<answer>\n{numbered}\n</answer>")})
+    schema = {
+        "type": "object",
+        "properties": {"points": {"type": "array", "items": _GRADE_SCHEMA_ITEM,
+                                  "minItems": len(chosen), "maxItems": len(chosen)}},
+        "required": ["points"],
+        "additionalProperties": False,
+    }
+    raw = llm.complete(messages, max_tokens=24 * len(chosen) + 24, temperature=0.0, json_schema=schema)
+    return _parse(raw, len(chosen), len(sentences))
+
+
+def _parse(raw: str, n_points: int, n_sentences: int) -> list[tuple[int, Verdict]]:
+    """The judge's (sentence number, verdict) per point; anything unreadable counts as missed
+    (a grader that cannot read its judge must not give credit)."""
+    try:
+        items = json.loads(raw).get("points", [])
+    except (json.JSONDecodeError, AttributeError):
+        log.warning("the LLM judge returned unreadable JSON; every point counts as missed")
+        items = []
+    out: list[tuple[int, Verdict]] = []
+    for k in range(n_points):
+        item = items[k] if k < len(items) and isinstance(items[k], dict) else {}
+        verdict = item.get("verdict")
+        n = item.get("sentence")
+        n = n if isinstance(n, int) and 0 <= n <= n_sentences else 0
+        out.append((n, verdict if verdict in VERDICTS else "missed"))
+    return out
