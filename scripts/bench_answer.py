@@ -38,6 +38,7 @@ from tutor.sentences import split_sentences
 @dataclass
 class Measured:
     first: list[float] = field(default_factory=list)  # ms, answered questions
+    check: list[float] = field(default_factory=list)  # ms, the answer check of each answer
     total: list[float] = field(default_factory=list)  # ms, every in-scope question
     sentences: int = 0
     supported: int = 0
@@ -60,6 +61,7 @@ def measure(tutor_: Tutor, in_scope: list[GoldCase], out_scope: list[GoldCase],
             m.refused_in += 1
             continue
         m.first.append(answer.timings_ms.get("first_token_ms", float("nan")))
+        m.check.append(answer.timings_ms.get("check_ms", float("nan")))
         given = {h.chunk.id for h in answer.contexts}
         m.shown += len(answer.citations)
         m.valid += sum(c.chunk_id in given for c in answer.citations)
@@ -112,10 +114,14 @@ def main() -> int:
         f"Measured {stamp()} on {machine()}; backend: {tutor_.llm.name}; the same "
         f"{len(in_scope)} in-scope and {len(out_scope)} out-of-scope gold questions per column "
         "(`TUTOR_EVIDENCE_TOKENS`, the answer length `TUTOR_ANSWER_LENGTH` and "
-        "`TUTOR_SUPPORT_LLM_CHECK`; the first column is the default).", "",
+        "`TUTOR_SUPPORT_LLM_CHECK`; the first column is the default)."
+        + (" Later columns ask the same questions again, so the LLM server's prompt cache "
+           "serves much of their prefill: compare their first-token times with care, and the "
+           "answer check's own time as measured." if len(runs) > 1 else ""), "",
         "| metric | " + " | ".join(heads) + " |", "|---|" + "---|" * len(runs),
         row("time to first token, p50 / p95", lambda m: _seconds(m.first)),
         row("full answer, p50 / p95", lambda m: _seconds(m.total)),
+        row("of which the answer check (judge, and the LLM's yes / no), p50 / p95", lambda m: _seconds(m.check)),
         row("sentences per answer, mean", lambda m: f"{m.sentences / max(len(m.first), 1):.1f}"),
         row("supported sentences (faithfulness proxy)",
             lambda m: f"{m.supported}/{m.sentences} = {m.supported / max(m.sentences, 1):.0%}"),

@@ -125,11 +125,14 @@ def test_a_sentence_the_llm_check_rejects_is_replaced_by_the_notes_words(
         return "no"
 
     tutor, _ = scripted_tutor(corpus_settings, corpus_index, scripted,
-                              stream_reply([f"Yes, {grounded[0].lower()}{grounded[1:]} [1]."]), check=check)
+                              stream_reply([f"Yes, {grounded[0].lower()}{grounded[1:]} [1]. {grounded} [1]."]),
+                              check=check)
     answer = tutor.ask(question)
-    assert len(checked) == 1 and grounded[:40] in checked[0]
-    assert not answer.refused and answer.corrected_sentences and answer.unsupported_sentences == []
+    assert len(checked) == 2 and grounded[:40] in checked[0]
+    assert not answer.refused and len(answer.corrected_sentences) == 2 and answer.unsupported_sentences == []
+    # Both sentences stood on the same passage sentence: it is quoted once.
     assert answer.answer.startswith("Not quite: the notes say “") and answer.answer.endswith("[1].")
+    assert answer.answer.count("the notes say") == 1
     assert answer.citations[0].span_text.replace("\n", " ").rstrip(".") in " ".join(answer.answer.split())
 
 

@@ -38,6 +38,16 @@ def test_hard_wrapped_passages_split_into_whole_sentences() -> None:
         assert PASSAGE[span.start:span.end] == span.text
 
 
+def test_headings_are_never_evidence() -> None:
+    """A Markdown heading, and the bare heading line the chunker puts before each later part of
+    a long section, are not sentences a claim can be cited to (or quoted from)."""
+    passage = ("T5 relative position bias\n\nT5 adds a learned scalar to each attention logit.\n\n"
+               "### Bucketed offsets in T5\n\nOffsets beyond 128 share the last bucket.")
+    texts = [s.text for s in passage_spans(passage, 0)]
+    assert "T5 adds a learned scalar to each attention logit." in texts
+    assert not any("T5 relative position bias" in t or "Bucketed" in t for t in texts), texts
+
+
 def test_claims_lose_their_markers_and_answer_words() -> None:
     assert claim_text("No: temperature keeps the ranking [2].") == "Temperature keeps the ranking."
 

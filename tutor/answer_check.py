@@ -73,6 +73,7 @@ def check_answer(settings: Settings, llm: LLM, text: str, sentences: Sequence[Se
     thresholds = SupportThresholds.of(settings)
     best: dict[int, tuple[float, Citation]] = {}
     edits: list[tuple[Sentence, str]] = []
+    quotes: set[tuple[int, int]] = set()  # (passage, start) of the spans quoted so far
     for sentence, evidence in zip(claims, found, strict=True):
         claim = claim_text(sentence.text)
         label = verdict(evidence, thresholds)
@@ -84,12 +85,15 @@ def check_answer(settings: Settings, llm: LLM, text: str, sentences: Sequence[Se
             wrong = supported_by
         if wrong is not None:
             out.corrected.append(claim)
-            # Where a sentence the passages contradict stood: the passage's own words. As the
+            # Where a sentence the passages contradict stood: the passage's own words, once (a
+            # second sentence corrected by the same span is dropped, not quoted twice). As the
             # reply to a yes / no question ("did GPT-1 invent transfer learning?" "Yes, …") it
             # is a correction.
             lead = "Not quite: the notes say" if sentence is claims[0] \
                 and gives_verdict(sentence.text) else "The notes say"
-            edits.append((sentence, _quoted(wrong.text, wrong.passage + 1, lead=lead)))
+            quoted = (wrong.passage, wrong.start) in quotes
+            quotes.add((wrong.passage, wrong.start))
+            edits.append((sentence, "" if quoted else _quoted(wrong.text, wrong.passage + 1, lead=lead)))
             _cite(best, contexts, wrong, evidence.contradicts)
         elif label == "supported" and supported_by is not None:
             edits.append((sentence, _with_marker(claim, supported_by.passage + 1)))
@@ -131,11 +135,16 @@ def _quoted(passage_sentence: str, n: int, *, lead: str) -> str:
 
 
 def _apply(text: str, edits: Sequence[tuple[Sentence, str]]) -> str:
-    """`text` with each edited sentence's span replaced (spans never overlap)."""
+    """`text` with each edited sentence's span replaced (spans never overlap); a sentence
+    replaced by nothing takes the spaces after it along."""
     out, last = [], 0
     for sentence, new in sorted(edits, key=lambda e: e[0].start):
         out.append(text[last:sentence.start])
         out.append(new)
         last = sentence.end
+        if not new:
+            while last < len(text) and text[last] == " ":
+                last += 1
     out.append(text[last:])
-    return "".join(out)
+    shown = "".join(out)
+    return shown.rstrip() + text[len(text.rstrip()):]  # a dropped last sentence leaves no space

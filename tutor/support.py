@@ -135,7 +135,17 @@ def passage_sentences(text: str, passage: int) -> list[Span]:
     # Each span's text is the original's slice (line breaks kept), so a citation's span_text
     # is exactly passage[start:end]; the judge's tokenizer reads a line break as a space.
     return [Span(passage, s.start, s.end, text[s.start:s.end]) for s in split_sentences(unwrapped)
-            if not s.is_code and not s.text.startswith("#") and len(s.text.split()) >= _MIN_WORDS]
+            if not s.is_code and not _is_title(text, s.text, s.start, s.end)
+            and len(s.text.split()) >= _MIN_WORDS]
+
+
+def _is_title(text: str, sentence: str, start: int, end: int) -> bool:
+    """A heading: a Markdown one, or the bare heading line the chunker puts before each later
+    part of a long section (a line of its own, no full stop, a blank line after it). Either
+    would otherwise be quoted as what the notes say ("the notes say “T5 relative position
+    bias”")."""
+    return sentence.startswith("#") or (
+        not text[:start].strip() and text.startswith("\n\n", end) and not sentence.endswith((".", "!", "?", ":")))
 
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
