@@ -42,6 +42,9 @@ from tutor.published import publish
 from tutor.verdicts import PointEvidence, VerdictThresholds, decide
 
 RESULTS = REPO_DIR / "eval" / "results"
+# The methods whose tables the README shows: bench section, and what one grading costs.
+_PUBLISHED = {"judge": ("grading-agreement", "the judge; no LLM"),
+              "embedding+judge": ("grading-default", "MiniLM, and one LLM call per credited point")}
 
 
 def write(result: Agreement, settings: Settings, folder: Path) -> dict[str, object]:
@@ -143,11 +146,12 @@ def main() -> int:
             chosen: GradeMethod = method
             result = evaluate(grader.using(chosen), bank, cases)
             summary = write(result, settings, RESULTS / f"interview-{method.replace('+', '-')}")
-            if method == "judge":
-                publish("grading-agreement", "Grading the simulated learners (eval/interview_cases*.yaml)", [
+            if method in _PUBLISHED:
+                section, cost = _PUBLISHED[method]
+                publish(section, f"Grading the simulated learners (eval/interview_cases*.yaml), method {method}", [
                     f"Measured {stamp()} on {machine()}: `scripts/eval_interview.py`, method "
                     f"`{result.method}`; grading p50 {summary['grade_ms_p50']} ms per substantive "
-                    "answer (the judge; no LLM).", "", result.markdown()])
+                    f"answer ({cost}).", "", result.markdown()])
             else:
                 print(result.markdown() + "\n")
             below = (summary["agreement"] < thresholds.agreement  # type: ignore[operator]

@@ -126,8 +126,9 @@ def main() -> int:
              "contradicted but cited |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for split in ("dev", "test"):
         chosen = [n for n, i in enumerate(items) if i.split == split]
-        checks = {"judge": set()} | ({"judge + LLM check": {chosen.index(n) for n in rejected
-                                                             if n in chosen}} if args.llm_check else {})
+        checks: dict[str, set[int]] = {"judge": set()}
+        if args.llm_check:
+            checks["judge + LLM check"] = {k for k, n in enumerate(chosen) if n in rejected}
         for check, said_no in checks.items():
             m = measure([items[n] for n in chosen], [found[n] for n in chosen], at, said_no)
             summary[f"{split}, {check}"] = m

@@ -65,17 +65,17 @@ def check_answer(settings: Settings, llm: LLM, text: str, sentences: Sequence[Se
                  contexts: Sequence[Hit]) -> CheckedAnswer:
     """`text` (whose sentences are `sentences`) rewritten so that what is shown is what the
     passages `contexts` say (see the module doc)."""
-    claims = [s for s in sentences if not s.is_code and len(claim_text(s.text).split()) >= _MIN_WORDS]
+    texts = [(s, claim_text(s.text)) for s in sentences if not s.is_code]
+    claims = [(s, t) for s, t in texts if len(t.split()) >= _MIN_WORDS]
     found = SupportChecker(settings).evidence(
-        [claim_text(s.text) for s in claims], [h.chunk.text for h in contexts],
-        cited=[{n - 1 for n in s.citations} for s in claims])
+        [t for _, t in claims], [h.chunk.text for h in contexts],
+        cited=[{n - 1 for n in s.citations} for s, _ in claims])
     out = CheckedAnswer(text)
     thresholds = SupportThresholds.of(settings)
     best: dict[int, tuple[float, Citation]] = {}
     edits: list[tuple[Sentence, str]] = []
     quotes: set[tuple[int, int]] = set()  # (passage, start) of the spans quoted so far
-    for sentence, evidence in zip(claims, found, strict=True):
-        claim = claim_text(sentence.text)
+    for (sentence, claim), evidence in zip(claims, found, strict=True):
         label = verdict(evidence, thresholds)
         supported_by = supporting_span(evidence, thresholds)
         out.backed += label == "supported" or evidence.entails >= settings.support_refuse_below
@@ -89,7 +89,7 @@ def check_answer(settings: Settings, llm: LLM, text: str, sentences: Sequence[Se
             # second sentence corrected by the same span is dropped, not quoted twice). As the
             # reply to a yes / no question ("did GPT-1 invent transfer learning?" "Yes, …") it
             # is a correction.
-            lead = "Not quite: the notes say" if sentence is claims[0] \
+            lead = "Not quite: the notes say" if sentence is claims[0][0] \
                 and gives_verdict(sentence.text) else "The notes say"
             quoted = (wrong.passage, wrong.start) in quotes
             quotes.add((wrong.passage, wrong.start))

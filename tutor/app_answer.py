@@ -1,6 +1,7 @@
 """How a cited answer and its sources are shown in the chat (HTML): `[n]` markers link to their
 passage, the sentence each citation rests on is highlighted, sentences no passage says are
-marked. Everything from outside (answer, passages, file names) is escaped first."""
+marked. Everything from outside (answer, passages, file names) is escaped first; passages are
+Markdown and shown rendered, with any HTML in them escaped."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from tutor.answer import Answer
 
 _MARKER = re.compile(r"\[(\d+)\]")
+# CommonMark with raw HTML off: a passage's own tags are shown as text, never run.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+# Private-use characters mark the cited span in the Markdown source; they survive rendering
+# as text and become <mark> tags afterwards (the span is an offset into the raw passage).
+_OPEN, _CLOSE = "\ue000", "\ue001"
 
 
 def render_answer(answer: Answer, turn_id: int) -> str:
@@ -75,13 +83,8 @@ def render_sources(answer: Answer | None, turn_id: int) -> str:
     cited = {c.n: c for c in answer.citations}
     parts = []
     for n, hit in enumerate(answer.contexts, 1):
-        text = hit.chunk.text
         citation = cited.get(n)
-        if citation:
-            s, e = citation.span
-            shown = f"{html.escape(text[:s])}<mark>{html.escape(text[s:e])}</mark>{html.escape(text[e:])}"
-        else:
-            shown = html.escape(text)
+        shown = render_passage(hit.chunk.text, citation.span if citation else None)
         rerank = hit.scores.rerank
         # Listwise-trained reranker scores rank passages; they are not probabilities of relevance.
         relevance = f"score {hit.score:.3f}" + (f", reranker {rerank:.2f}" if rerank is not None else "")
@@ -89,6 +92,14 @@ def render_sources(answer: Answer | None, turn_id: int) -> str:
         parts.append(
             f'<div class="source" id="src-{turn_id}-{n}"><b>[{n}] {html.escape(hit.chunk.title)}</b> — '
             f"{html.escape(hit.chunk.section)}<br><small>{html.escape(hit.chunk.doc)} · {relevance} · {status}</small>"
-            f"<details{' open' if citation else ''}><summary>passage</summary><p>{shown}</p></details></div>"
+            f"<details{' open' if citation else ''}><summary>passage</summary>{shown}</details></div>"
         )
     return "\n".join(parts)
+
+
+def render_passage(text: str, span: tuple[int, int] | None = None) -> str:
+    """A passage's Markdown as HTML, the characters `span` covers highlighted."""
+    if span is not None:
+        s, e = span
+        text = f"{text[:s]}{_OPEN}{text[s:e]}{_CLOSE}{text[e:]}"
+    return _MARKDOWN.render(text).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")

@@ -220,7 +220,8 @@ class Settings(BaseSettings):
     # Mock interview
     grade_method: Literal["auto", "embedding", "embedding+judge", "judge", "llm"] = Field(
         "auto", description="How answers are graded: embedding similarity + contradiction cues "
-        "(offline, fast); the same plus an LLM yes/no check of each credited point; our judge "
+        "(offline, fast); the same, with the LLM asked whether each credited point shows the "
+        "learner's sentence false; our judge "
         "model per key point (offline, docs/judge.md); the LLM as judge of every point; auto = "
         "llm when TUTOR_LLM_BASE_URL is set, else embedding+judge."
     )

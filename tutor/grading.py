@@ -14,8 +14,9 @@ Four methods; every result names the one that graded it:
   flipped negation, opposite direction words, a different number, or an absolute claim
   against a hedged point (`conflict`).
 - `embedding+judge` (the default with nothing configured): the same similarity, and for every
-  point it would give credit for, the embedded LLM answers one yes/no question: does the
-  learner's sentence agree with the point? "No" makes it contradicted.
+  point it would give credit for, the embedded LLM is asked whether the learner's sentence
+  agrees with the point (`llm_refutes`: yes, no, or neither). "No" makes it contradicted; a
+  point the similarity does not credit gets the cues, as in `embedding`.
 - `judge` (opt-in): MiniLM's cosine picks the learner's units closest to each key point, and
   our judge model (`tutor/judge.py`, trained on our notes to tell entails / contradicts /
   neither) reads each against the point and the note sentence behind it (`decide`). No LLM,
@@ -53,11 +54,11 @@ from tutor.grades import (
     feedback,
     score,
 )
-from tutor.grading_llm import llm_verdicts
+from tutor.grading_llm import llm_refutes, llm_verdicts
 from tutor.knowledge import KeyPoint, Question
 from tutor.llm import LLM
 from tutor.screening import screen
-from tutor.support import SupportChecker, llm_agrees
+from tutor.support import SupportChecker
 from tutor.timing import ms_since
 from tutor.verdicts import (
     PointEvidence,
@@ -251,7 +252,7 @@ class Grader:
     def _grade_embedding(self, question: Question, text: str, chosen: Sequence[int],
                          sources: Sequence[Source | None]) -> list[PointGrade]:
         """Similarity decides how much of a point was made. Whether it was made wrongly is
-        the LLM judge's call for every point the similarity would give credit for (method
+        the LLM's call for every point the similarity would give credit for (method
         `embedding+judge`); otherwise, and for clauses too far from the point to earn credit,
         the contradiction cues decide."""
         s = self.settings
@@ -267,7 +268,7 @@ class Grader:
             elif sim >= s.grade_partial_similarity:
                 verdict = "partial"
             if judge and unit is not None and verdict != "missed":
-                if not self._judge_agrees(point, sentences[unit.sentence]):
+                if llm_refutes(self.llm, point, sentences[unit.sentence]):
                     verdict = "contradicted"
             else:
                 # Any clause about the point (close to the best match) may be the wrong claim:
@@ -281,14 +282,6 @@ class Grader:
             said = sentences[unit.sentence] if unit is not None and verdict != "missed" else None
             verdicts.append(PointGrade(i, point, verdict, said, sim, sources[i]))
         return verdicts
-
-    def _judge_agrees(self, point: str, sentence: str) -> bool:
-        """The LLM's yes/no on whether the learner's sentence agrees with the point. Asked
-        only for points the similarity would give credit for: that is where a confidently
-        wrong claim hides, since MiniLM scores "X" and "not X" alike. On the simulated
-        learners the 1.5B model said "no" to 78 % of the contradicting sentences and to 3 %
-        of the correct ones, better than the cues, which it replaces there."""
-        return llm_agrees(self.llm, point, sentence)
 
     def evidence(self, question: Question, text: str, chosen: Sequence[int]
                  ) -> tuple[list[str], list[tuple[PointEvidence, list[Unit]]]]:

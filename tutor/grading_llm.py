@@ -1,6 +1,7 @@
-"""Grading by the LLM (method `llm`, the default with a served model): the key points and the
-learner's numbered sentences in one request, a schema-constrained verdict and sentence number
-per point back."""
+"""Grading by the LLM: method `llm` (the default with a served model) sends the key points and
+the learner's numbered sentences in one request and gets a schema-constrained verdict and
+sentence number per point back; method `embedding+judge` asks it only whether a sentence the
+similarity credits is refuted by its key point (`llm_refutes`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,24 @@ _GRADE_SCHEMA_ITEM = {
     "additionalProperties": False,
 }
 
+
+def llm_refutes(llm: LLM, point: str, sentence: str) -> bool:
+    """Does the LLM say the key point shows the learner's sentence false? The `refutes`
+    prompt asks whether the sentence agrees with the point: "yes", "no" (the point shows it
+    false) or "other" (the point neither confirms nor refutes it).
+
+    Asked of the sentence that earns a point credit, since MiniLM scores "X" and "not X"
+    alike. The third answer is why this is not the answer check's yes / no (`agrees`): with
+    only two, the 1.5B model said "no" to statements about another part of the topic. On the
+    dev learners (eval/interview_cases.yaml) the same credited sentences called wrong went
+    from 55 (36 % of them true or not about the point) to 37 (19 %), while 30 of the 67
+    contradicted points were still caught; chosen there before the held-out learners were
+    graded (README, bench:grading-default). Any reply but "no" keeps the credit, so a
+    confused reply never calls a true statement wrong.
+    """
+    messages = prompt_messages(load_prompt("refutes"))
+    messages.append({"role": "user", "content": f"Fact: {point}\nLearner: {sentence}"})
+    return llm.complete(messages, max_tokens=2, temperature=0.0).strip().lower().startswith("no")
 
 
 def llm_verdicts(llm: LLM, question: Question, chosen: Sequence[int], sentences: Sequence[str]

@@ -35,6 +35,9 @@ def test_ask_returns_a_cited_answer_with_sources(app: RunningApp) -> None:
     cited = re.findall(r'class="cite" href="#(src-0-\d+)"', answer)
     assert cited and "⚠" in answer  # the loose paraphrase is flagged
     assert f'id="{cited[0]}"' in sources and "<mark>" in sources
+    # Passages are Markdown and shown rendered: a section's heading and bold labels are
+    # markup, not "###" and "**" as text.
+    assert "<strong>" in sources and "**" not in sources and "###" not in sources
     assert "openai-compatible" in backend
 
 
