@@ -6,12 +6,8 @@ import random
 
 import pytest
 
-from tutor.citations import (
-    CitationParser,
-    CitationUse,
-    ParsedCitations,
-    parse_citations,
-)
+from tutor.citations import CitationParser, parse_citations
+from tutor.records import CitationUse, ParsedCitations
 from tutor.sentences import parsed_sentences, split_sentences
 
 

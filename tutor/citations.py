@@ -3,7 +3,8 @@
 `n` is the 1-based number of a passage given to the LLM. The parser turns raw deltas into
 display-ready text: valid markers are normalised (`[1, 2]` -> `[1][2]`), markers naming no
 given passage are dropped and counted, and anything inside code (fenced blocks, inline
-code spans) or a Markdown link passes through untouched. Pure Python, no model.
+code spans) or a Markdown link passes through untouched. Pure Python, no model. The result
+records (`ParsedCitations`, `Marker`) live in tutor/records.py with the other stages' records.
 """
 
 from __future__ import annotations
@@ -13,60 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum, auto
 
-__all__ = [
-    "CitationParser",
-    "CitationUse",
-    "Marker",
-    "ParsedCitations",
-    "parse_citations",
-]
+from tutor.records import Marker, ParsedCitations
 
-
-# --------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    """One `[n]` in the clean text: text[start:end] == f"[{number}]"."""
-
-    number: int
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class CitationUse:
-    """How often, and where in the clean text, one passage was cited."""
-
-    number: int
-    count: int
-    positions: tuple[int, ...]  # Marker.start of each use
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedCitations:
-    """The final result of parsing one answer."""
-
-    text: str  # display-ready: only valid markers, normalised to `[n]`
-    markers: tuple[Marker, ...]
-    dropped: int  # markers (numbers) naming no given passage
-    dropped_numbers: tuple[int, ...]
-    code_ranges: tuple[tuple[int, int], ...]  # [start, end) of code in `text`
-
-    @property
-    def citations(self) -> tuple[CitationUse, ...]:
-        """Each cited passage once, by number."""
-        positions: dict[int, list[int]] = {}
-        for m in self.markers:
-            positions.setdefault(m.number, []).append(m.start)
-        return tuple(CitationUse(n, len(p), tuple(p)) for n, p in sorted(positions.items()))
-
-    @property
-    def cited(self) -> tuple[int, ...]:
-        """Distinct cited passage numbers, ascending."""
-        return tuple(sorted({m.number for m in self.markers}))
+__all__ = ["CitationParser", "parse_citations"]
 
 
 # --------------------------------------------------------------------------------------

@@ -50,3 +50,47 @@ class Hit:
             "text": c.text,
             "scores": asdict(self.scores),
         }
+
+
+# The citation parser's result (tutor/citations.py), read by the answer check.
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """One `[n]` in the clean text: text[start:end] == f"[{number}]"."""
+
+    number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class CitationUse:
+    """How often, and where in the clean text, one passage was cited."""
+
+    number: int
+    count: int
+    positions: tuple[int, ...]  # Marker.start of each use
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCitations:
+    """The final result of parsing one answer."""
+
+    text: str  # display-ready: only valid markers, normalised to `[n]`
+    markers: tuple[Marker, ...]
+    dropped: int  # markers (numbers) naming no given passage
+    dropped_numbers: tuple[int, ...]
+    code_ranges: tuple[tuple[int, int], ...]  # [start, end) of code in `text`
+
+    @property
+    def citations(self) -> tuple[CitationUse, ...]:
+        """Each cited passage once, by number."""
+        positions: dict[int, list[int]] = {}
+        for m in self.markers:
+            positions.setdefault(m.number, []).append(m.start)
+        return tuple(CitationUse(n, len(p), tuple(p)) for n, p in sorted(positions.items()))
+
+    @property
+    def cited(self) -> tuple[int, ...]:
+        """Distinct cited passage numbers, ascending."""
+        return tuple(sorted({m.number for m in self.markers}))

@@ -14,7 +14,8 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from tutor.citations import Marker, ParsedCitations, parse_citations
+from tutor.citations import parse_citations
+from tutor.records import Marker, ParsedCitations
 
 
 @dataclass(frozen=True, slots=True)
