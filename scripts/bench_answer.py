@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.answer import Tutor
-from tutor.benchmarks import machine, peak_rss_mb, percentile, stamp
+from tutor.answering.answer import Tutor
 from tutor.config import ANSWER_LENGTHS, REPO_DIR, AnswerLength, Settings
-from tutor.gold import GoldCase, load_gold
-from tutor.index import open_index
-from tutor.ingest import Ingestor
-from tutor.published import publish
+from tutor.evaluation.benchmarks import machine, peak_rss_mb, percentile, stamp
+from tutor.evaluation.gold import GoldCase, load_gold
+from tutor.evaluation.published import publish
 from tutor.sentences import split_sentences
+from tutor.store.index import open_index
+from tutor.store.ingest import Ingestor
 
 
 @dataclass

@@ -35,12 +35,12 @@ from typing import Any
 from gradio_client import Client
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, percentile, stamp
 from tutor.config import REPO_DIR, Settings
-from tutor.grading import resolve_method
-from tutor.knowledge import Question, load_questions
+from tutor.evaluation.benchmarks import machine, percentile, stamp
+from tutor.evaluation.published import publish
+from tutor.interview.grading import resolve_method
+from tutor.interview.knowledge import Question, load_questions
 from tutor.llm import get_llm
-from tutor.published import publish
 
 # The e2e tests' launcher and stand-in model: the same subprocess, on loopback only.
 sys.path[:0] = [str(REPO_DIR / "tests" / "e2e"), str(REPO_DIR / "tests")]
@@ -174,7 +174,7 @@ def main() -> int:
         env.update(TUTOR_LLM_BASE_URL=stand_in.url, TUTOR_LLM_MODEL="stand-in")
     if args.data_dir is None:
         print("Ingesting corpus/ into a temporary folder…", flush=True)
-        subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), "ingest"],
+        subprocess.run([sys.executable, "-m", "tutor.cli.main", "--data-dir", str(data), "ingest"],
                        check=True, capture_output=True, text=True, env=env)
     settings = Settings(data_dir=data, llm_base_url=env.get("TUTOR_LLM_BASE_URL"))
     llm = "stand-in (fixed replies)" if stand_in else get_llm(settings).name

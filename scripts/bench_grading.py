@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import ingest_corpus, machine, peak_rss_mb, percentile, stamp
 from tutor.config import REPO_DIR, Settings
-from tutor.grading import GradeMethod
-from tutor.index import open_index
-from tutor.interview import Interviewer
-from tutor.knowledge import load_questions
-from tutor.learners import LearnerCase, load_cases
+from tutor.evaluation.benchmarks import ingest_corpus, machine, peak_rss_mb, percentile, stamp
+from tutor.evaluation.learners import LearnerCase, load_cases
+from tutor.evaluation.published import publish
+from tutor.interview.grading import GradeMethod
+from tutor.interview.interviewer import Interviewer
+from tutor.interview.knowledge import load_questions
 from tutor.llm import EmbeddedLLM
-from tutor.published import publish
+from tutor.store.index import open_index
 
 
 def sample(cases: list[LearnerCase], n: int) -> list[LearnerCase]:

@@ -25,15 +25,15 @@ from pathlib import Path
 import numpy as np
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, peak_rss_mb, percentile, stamp
 from tutor.config import REPO_DIR, Settings
-from tutor.gold import load_gold, mean_scores, score_case
-from tutor.index import Index, ServerStore, open_index
-from tutor.knowledge import load_questions
-from tutor.models import forget_vectors
-from tutor.published import publish
+from tutor.evaluation.benchmarks import machine, peak_rss_mb, percentile, stamp
+from tutor.evaluation.gold import load_gold, mean_scores, score_case
+from tutor.evaluation.published import publish
+from tutor.interview.knowledge import load_questions
 from tutor.records import Chunk
-from tutor.retrieve import Retriever
+from tutor.retrieval.models import forget_vectors
+from tutor.retrieval.retrieve import Retriever
+from tutor.store.index import Index, ServerStore, open_index
 
 GOLD = REPO_DIR / "eval" / "gold.jsonl"
 
@@ -185,7 +185,7 @@ def main() -> None:
         lines += [f"### Scale: synthetic chunks, engine by engine ({min(20, len(questions))} questions, ms, warm)",
                   "", "Each size is built and queried in a process of its own (the models and that "
                   "index only), so its peak RSS is what a tutor process serving that many chunks takes.", ""]
-        from tutor.models import load_embedder
+        from tutor.retrieval.models import load_embedder
 
         texts = [c.text for c in index.chunks()]
         np.save(work / "vectors.npy", load_embedder(settings).encode(texts, normalize_embeddings=True))

@@ -1,5 +1,5 @@
 """Build (or check) tutor/weights/corpus-vectors.npz: the vectors of corpus/'s chunks that ingest
-reads instead of embedding them (tutor/shipped_vectors.py says why).
+reads instead of embedding them (tutor/store/shipped_vectors.py says why).
 
     .venv/bin/python scripts/build_shipped_vectors.py          # rebuild (~1 min on 2 cores)
     .venv/bin/python scripts/build_shipped_vectors.py --check  # exit 1 if it misses a chunk (CI)
@@ -16,11 +16,11 @@ import sys
 import numpy as np
 
 import tutor  # noqa: F401  (sets the libraries offline before they load)
-from tutor.chunking import Chunker
 from tutor.config import Settings
-from tutor.documents import read_document
-from tutor.ingest import discover
-from tutor.shipped_vectors import SHIPPED_VECTORS, embedder_key, shipped_vectors, write
+from tutor.store.chunking import Chunker
+from tutor.store.documents import read_document
+from tutor.store.ingest import discover
+from tutor.store.shipped_vectors import SHIPPED_VECTORS, embedder_key, shipped_vectors, write
 
 # float16 must not move a vector: below this cosine to its float32 original, store float32.
 _MIN_COSINE = 0.9999
@@ -52,7 +52,7 @@ def main() -> int:
             return 1
         print(f"{SHIPPED_VECTORS.name} covers all {len(texts)} chunks of corpus/.")
         return 0
-    from tutor.models import load_embedder
+    from tutor.retrieval.models import load_embedder
 
     vectors = load_embedder(settings).encode(texts, batch_size=settings.embed_batch_size,
                                              normalize_embeddings=True, convert_to_numpy=True,

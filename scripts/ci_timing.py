@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.published import RESULTS, publish, sections
+from tutor.evaluation.published import RESULTS, publish, sections
 
 PHASES = ("set-up", "tests", "gate", "checks")
 BUDGET_MIN = 25

@@ -21,13 +21,9 @@ import sys
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import ingest_corpus, machine, stamp
 from tutor.config import REPO_DIR, Settings
-from tutor.grading import GRADE_METHODS, GradeMethod, Grader
-from tutor.index import open_index
-from tutor.judge_data import learner_half
-from tutor.knowledge import load_questions
-from tutor.learners import (
+from tutor.evaluation.benchmarks import ingest_corpus, machine, stamp
+from tutor.evaluation.learners import (
     CASES,
     SUBSTANTIVE,
     TEST_CASES,
@@ -36,10 +32,14 @@ from tutor.learners import (
     evaluate,
     load_cases,
 )
+from tutor.evaluation.published import publish
+from tutor.interview.grading import GRADE_METHODS, GradeMethod, Grader
+from tutor.interview.knowledge import load_questions
+from tutor.interview.verdicts import PointEvidence, VerdictThresholds, decide
+from tutor.judge.data import learner_half
 from tutor.llm import EmbeddedLLM, get_llm
 from tutor.prompts import prompt_versions
-from tutor.published import publish
-from tutor.verdicts import PointEvidence, VerdictThresholds, decide
+from tutor.store.index import open_index
 
 RESULTS = REPO_DIR / "eval" / "results"
 # The methods whose tables the README shows: bench section, and what one grading costs.

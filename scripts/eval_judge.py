@@ -25,11 +25,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, stamp
-from tutor.config import REPO_DIR, Settings
-from tutor.llm import get_llm
-from tutor.published import publish
-from tutor.support import (
+from tutor.answering.support import (
     Evidence,
     SupportChecker,
     SupportLabel,
@@ -38,7 +34,11 @@ from tutor.support import (
     llm_agrees,
     verdict,
 )
-from tutor.support_labels import SupportItem, judge_items, load_items, span_matches
+from tutor.config import REPO_DIR, Settings
+from tutor.evaluation.benchmarks import machine, stamp
+from tutor.evaluation.published import publish
+from tutor.evaluation.support_labels import SupportItem, judge_items, load_items, span_matches
+from tutor.llm import get_llm
 
 RESULTS = REPO_DIR / "eval" / "results" / "judge"
 

@@ -8,7 +8,7 @@ the result is published as the `bench:grading-word-lists` section beside the jud
     .venv/bin/python scripts/eval_word_lists.py /tmp/word-lists --data-dir .tutor
 
 The old grader is imported from that checkout in a subprocess (its `tutor` package shadows
-ours there); this process scores its verdicts with today's `tutor.learners`.
+ours there); this process scores its verdicts with today's `tutor.evaluation.learners`.
 """
 
 from __future__ import annotations
@@ -20,20 +20,20 @@ import sys
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.benchmarks import machine, stamp
-from tutor.grades import Grade, PointGrade
-from tutor.knowledge import load_questions
-from tutor.learners import SUBSTANTIVE, Agreement, CaseResult, load_cases
-from tutor.published import publish
+from tutor.evaluation.benchmarks import machine, stamp
+from tutor.evaluation.learners import SUBSTANTIVE, Agreement, CaseResult, load_cases
+from tutor.evaluation.published import publish
+from tutor.interview.grades import Grade, PointGrade
+from tutor.interview.knowledge import load_questions
 
 COMMIT = "a4e07db"
 _GRADE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from tutor.config import Settings
-from tutor.grading import Grader
-from tutor.index import Index, open_index
-from tutor.knowledge import load_questions
+from tutor.interview.grading import Grader
+from tutor.store.index import Index, open_index
+from tutor.interview.knowledge import load_questions
 settings = Settings(data_dir=sys.argv[2])
 bank = {q.id: q for q in load_questions(settings.corpus_dir)}
 grader = Grader(settings, open_index(settings), method="embedding")

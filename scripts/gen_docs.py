@@ -7,7 +7,7 @@ modules by part, who imports whom and where each setting is read.
                                                   # in README / docs was typed by hand (CI)
 
 What counts as typed by hand, and the dated records that keep an experiment's history:
-tutor/published.py.
+tutor/evaluation/published.py.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import tutor  # noqa: F401
-from tutor.cli import build_parser
+from tutor.cli.main import build_parser
 from tutor.config import PACKAGE_DIR, REPO_DIR, Settings
-from tutor.eval_report import baseline_readme_table
-from tutor.published import README, check, with_section
+from tutor.evaluation.eval_report import baseline_readme_table
+from tutor.evaluation.published import README, check, with_section
 
 
 def config_table() -> str:
@@ -68,21 +68,28 @@ def render(text: str) -> str:
 # a new module fails the script until it is placed here.
 ARCHITECTURE = REPO_DIR / "docs" / "architecture.md"
 PARTS: dict[str, tuple[str, ...]] = {
-    "store": ("documents", "chunking", "ingest", "index", "index.edge", "index.server", "shipped_vectors"),
-    "retrieval": ("retrieve",),
-    "answering": ("answer", "answer_check", "excerpts", "citations", "support", "guard", "prompts"),
-    "interview": ("knowledge", "interview", "interview_session", "interview_state", "interview_report", "screening",
-                  "grading", "grading_llm", "grades", "answer_units", "verdicts", "cues"),
-    "learner memory": ("progress", "progress_records", "progress_db", "progress_transfer", "review", "readiness"),
-    "evaluation": ("gold", "evaluate", "eval_records", "eval_metrics", "eval_gate", "eval_report",
-                   "ragas_metrics", "learners", "support_labels", "benchmarks", "published"),
-    "app": ("app", "app_answer", "app_interview", "app_interview_html", "app_learner", "app_library", "app_memory", "app_readiness",
-            "app_review", "ui"),
-    "CLI": ("cli", "cli_common", "cli_eval", "cli_interview", "cli_progress", "cli_train"),
+    "store": ("store", "store.documents", "store.chunking", "store.ingest", "store.index",
+              "store.index.edge", "store.index.server", "store.shipped_vectors"),
+    "retrieval": ("retrieval", "retrieval.retrieve", "retrieval.models"),
+    "answering": ("answering", "answering.answer", "answering.answer_check", "answering.excerpts",
+                  "answering.citations", "answering.support", "answering.guard"),
+    "interview": ("interview", "interview.knowledge", "interview.interviewer", "interview.session",
+                  "interview.state", "interview.report", "interview.screening", "interview.grading",
+                  "interview.grading_llm", "interview.grades", "interview.answer_units",
+                  "interview.verdicts", "interview.cues"),
+    "learner memory": ("memory", "memory.progress", "memory.progress_records", "memory.progress_db",
+                       "memory.progress_transfer", "memory.review", "memory.readiness"),
+    "evaluation": ("evaluation", "evaluation.gold", "evaluation.evaluate", "evaluation.eval_records",
+                   "evaluation.eval_metrics", "evaluation.eval_gate", "evaluation.eval_report",
+                   "evaluation.ragas_metrics", "evaluation.learners", "evaluation.support_labels",
+                   "evaluation.benchmarks", "evaluation.published"),
+    "app": ("app", "app.main", "app.answer", "app.interview", "app.interview_html", "app.learner",
+            "app.library", "app.memory", "app.readiness", "app.review", "app.ui"),
+    "CLI": ("cli", "cli.main", "cli.common", "cli.eval", "cli.interview", "cli.progress", "cli.train"),
     "LLM": ("llm", "llm.base", "llm.client", "llm.embedded", "llm.bundle"),
-    "models": ("models", "judge", "reranker", "reranker_fit", "judge_data", "judge_flips", "judge_pairs",
-               "judge_claims", "judge_fit"),
-    "shared": ("tutor", "config", "errors", "records", "timing", "sentences", "quoting"),
+    "models": ("judge", "judge.model", "judge.data", "judge.flips", "judge.pairs", "judge.claims",
+               "judge.fit", "reranker", "reranker.data", "reranker.fit"),
+    "shared": ("tutor", "config", "errors", "records", "timing", "sentences", "quoting", "prompts"),
 }
 # Every part reads settings and records: the picture leaves those arrows out.
 EVERYWHERE = "shared"

@@ -18,7 +18,7 @@ from support import CORPUS, Cli, Done, NetworkBlocked, offline_cli
 
 import tutor  # noqa: F401  (offline environment first)
 from tutor.config import REPO_DIR, Settings
-from tutor.index import Index, open_index
+from tutor.store.index import Index, open_index
 
 
 def _is_loopback(address: object) -> bool:
@@ -69,7 +69,7 @@ def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def corpus_index(corpus_settings: Settings) -> Iterator[Index]:
     """The real corpus ingested once per session into a local Qdrant folder."""
-    from tutor.ingest import Ingestor
+    from tutor.store.ingest import Ingestor
 
     index = open_index(corpus_settings)
     report = Ingestor(corpus_settings, index).run([CORPUS], progress=False)
@@ -96,11 +96,11 @@ def rag_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """`tutor ARGS` through `tutor.cli.main` in the test process, so the models load once for
+    """`tutor ARGS` through `tutor.cli.main.main` in the test process, so the models load once for
     the suite rather than once per command; with no LLM, as `offline_cli` (the fast grading
     method and template follow-ups). A test of the command in a process of its own (exit on
     a signal, two processes at once) uses `offline_cli`."""
-    from tutor.cli import main
+    from tutor.cli.main import main
 
     monkeypatch.setenv("TUTOR_FOLLOW_UP_WRITER", "template")
     monkeypatch.setenv("TUTOR_GRADE_METHOD", "embedding")

@@ -19,7 +19,7 @@ from tutor.prompts import load_prompt
 
 MODEL = "served-model"
 Reply = tuple[int, str, bytes]
-# The system message of the answer check's yes / no requests (tutor.support.llm_agrees), so a
+# The system message of the answer check's yes / no requests (tutor.answering.support.llm_agrees), so a
 # scripted model can tell them from the answer's own requests.
 AGREES = load_prompt("agrees").split("### Example")[0].strip()
 

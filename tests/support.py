@@ -45,6 +45,6 @@ def offline_cli(*args: str, data: Path, stdin: str = "", env: dict[str, str] | N
     """`tutor ARGS` in a subprocess with no LLM: the fast grading method and template
     follow-ups (the LLM paths are tested in-process). `env` adds settings."""
     env = os.environ | {"TUTOR_FOLLOW_UP_WRITER": "template", "TUTOR_GRADE_METHOD": "embedding"} | (env or {})
-    return subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), *args],
+    return subprocess.run([sys.executable, "-m", "tutor.cli.main", "--data-dir", str(data), *args],
                           input=stdin, capture_output=True, text=True, timeout=600, env=env,
                           cwd=REPO_DIR)

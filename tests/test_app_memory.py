@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from support import CORPUS
 
-from tutor.answer import Answer, AnswerEvent
-from tutor.app import App
-from tutor.app_learner import LearnerPanel
-from tutor.app_memory import Memory
-from tutor.app_review import NO_MEMORY, ReviewTab
+from tutor.answering.answer import Answer, AnswerEvent
+from tutor.app.learner import LearnerPanel
+from tutor.app.main import App
+from tutor.app.memory import Memory
+from tutor.app.review import NO_MEMORY, ReviewTab
 from tutor.config import Settings
-from tutor.grades import Grade, PointGrade, Source
-from tutor.knowledge import Question, load_questions
+from tutor.interview.grades import Grade, PointGrade, Source
+from tutor.interview.knowledge import Question, load_questions
 
 QUESTION = next(q for q in load_questions(CORPUS) if q.topic == "rag")
 
@@ -132,7 +132,7 @@ def test_review_and_the_panel_work_and_fail_softly(memory: Memory, tmp_path: Pat
 
 
 def test_the_footer_says_where_a_learners_words_go() -> None:
-    from tutor.app import footer
+    from tutor.app.main import footer
 
     local = footer(Settings(llm_base_url=None))
     assert "leaves" in local and "TUTOR_MODE" not in local and "hybrid" not in local

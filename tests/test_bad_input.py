@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from servers import Scripted, stream_reply
 
-from tutor.cli import main
+from tutor.cli.main import main
 from tutor.config import Settings
-from tutor.index import open_index
-from tutor.ingest import Ingestor
+from tutor.store.index import open_index
+from tutor.store.ingest import Ingestor
 
 NOTES = {
     "kv.md": "# KV cache\n\n## Memory\n\nThe KV cache stores the keys and values of earlier tokens, "

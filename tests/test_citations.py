@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tutor.citations import CitationParser, parse_citations
+from tutor.answering.citations import CitationParser, parse_citations
 from tutor.records import CitationUse, ParsedCitations
 from tutor.sentences import parsed_sentences, split_sentences
 

@@ -1,5 +1,5 @@
 """The `tutor` command as a user runs it: real index, JSON contract; `--help` and the ingest
-behind the shared index in a real process, the rest through `tutor.cli.main` in this one."""
+behind the shared index in a real process, the rest through `tutor.cli.main.main` in this one."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_help_lists_every_command() -> None:
-    done = subprocess.run([sys.executable, "-m", "tutor.cli", "--help"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "tutor.cli.main", "--help"], capture_output=True, text=True)
     assert done.returncode == 0
     for command in ("ingest", "retrieve", "serve", "train-reranker", "--data-dir"):
         assert command in done.stdout
@@ -89,7 +89,7 @@ def test_ingesting_nothing_usable_fails_clearly(cli: Cli, tmp_path: Path) -> Non
 
 def test_train_reranker_exports_groups_for_another_machine(cli: Cli, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from tutor.reranker_fit import read_cases, read_groups
+    from tutor.reranker.fit import read_cases, read_groups
 
     # Two notes with the bank and the written queries: the export mines negatives from an
     # index of the corpus it builds itself, and two notes make that quick.

@@ -1,4 +1,4 @@
-"""`tutor ask` as a learner types it: the command line in this process (`tutor.cli.main`),
+"""`tutor ask` as a learner types it: the command line in this process (`tutor.cli.main.main`),
 the RAG notes' real index, the bundled model on the CPU (started once per test process and
 shared with every other test that uses it)."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tutor.answer import NOT_COVERED
-from tutor.cli import main
+from tutor.answering.answer import NOT_COVERED
+from tutor.cli.main import main
 
 CITATION = re.compile(r"^  \[(\d+)\] (\S+) — (.+)$", re.MULTILINE)
 

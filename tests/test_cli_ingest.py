@@ -1,9 +1,9 @@
-"""`tutor ingest` end to end as typed (`tutor.cli.main` in this process, so the models load
+"""`tutor ingest` end to end as typed (`tutor.cli.main.main` in this process, so the models load
 once for the whole suite): a valid PDF and a valid HTML page become passages `tutor retrieve`
 finds, and `--rebuild` starts the index from what it is given now.
 
 The documents are written here, in our own words. The PDF is made with pypdf (the library
-tutor/documents.py reads PDFs with; the only PDF writer in the environment): a page whose
+tutor/store/documents.py reads PDFs with; the only PDF writer in the environment): a page whose
 content stream draws text in the standard Helvetica font, so it has a real text layer, as a
 PDF exported from a word processor does, and pypdf writes the xref table.
 """

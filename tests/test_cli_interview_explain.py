@@ -1,6 +1,6 @@
 """`explain` in the terminal interview (`tutor interview`): the learner gives up on a
 question and asks for the tutor's answer. The command line runs in this process
-(`tutor.cli.main`, stdin fed as a learner types), over the RAG notes' real index; the
+(`tutor.cli.main.main`, stdin fed as a learner types), over the RAG notes' real index; the
 explanation is the bundled model's cited answer (started once per test process)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tutor.cli import main
+from tutor.cli.main import main
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ import yaml
 from overlap import shared_sequences, source_ngrams
 from support import CORPUS, SOURCE_PAGES, needs_source_pages
 
-from tutor.documents import split_front_matter
-from tutor.knowledge import headings, load_questions, load_syllabus, load_training_queries
+from tutor.interview.knowledge import headings, load_questions, load_syllabus, load_training_queries
+from tutor.store.documents import split_front_matter
 
 NOTES = sorted(p for p in CORPUS.glob("*.md") if not p.name.startswith("SYLLABUS"))
 OURS = [*NOTES, *sorted(CORPUS.glob("SYLLABUS*.md")), *sorted(CORPUS.glob("questions/*.yaml")),

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from support import SOURCE_PAGES, needs_source_pages
 
-from tutor.chunking import Chunker
 from tutor.config import Settings
-from tutor.documents import clean_markdown, html_to_markdown, plain_to_markdown, read_document
 from tutor.errors import DocumentError
+from tutor.store.chunking import Chunker
+from tutor.store.documents import clean_markdown, html_to_markdown, plain_to_markdown, read_document
 
 MB = 1_000_000
 CHROME = re.compile(

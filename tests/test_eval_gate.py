@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-import tutor.eval_records as eval_records
-import tutor.evaluate as evaluate
-from tutor.cli import main
+import tutor.evaluation.eval_records as eval_records
+import tutor.evaluation.evaluate as evaluate
+from tutor.cli.main import main
 from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError
-from tutor.eval_gate import (
+from tutor.evaluation.eval_gate import (
     THRESHOLDS,
     Gate,
     Thresholds,
@@ -30,12 +30,25 @@ from tutor.eval_gate import (
     regressions,
     render_checks,
 )
-from tutor.eval_metrics import Metric, ablation_metrics, bootstrap, judged_metrics, summarize
-from tutor.eval_records import AnswerRecord, CaseResult, Run, Summary, load_run, write_run
-from tutor.eval_report import metrics_table, render_report
-from tutor.evaluate import EvalOptions, Evaluation, GoldSet
-from tutor.gold import RetrievalScores
-from tutor.ragas_metrics import Score
+from tutor.evaluation.eval_metrics import (
+    Metric,
+    ablation_metrics,
+    bootstrap,
+    judged_metrics,
+    summarize,
+)
+from tutor.evaluation.eval_records import (
+    AnswerRecord,
+    CaseResult,
+    Run,
+    Summary,
+    load_run,
+    write_run,
+)
+from tutor.evaluation.eval_report import metrics_table, render_report
+from tutor.evaluation.evaluate import EvalOptions, Evaluation, GoldSet
+from tutor.evaluation.gold import RetrievalScores
+from tutor.evaluation.ragas_metrics import Score
 
 JUDGE = "embedded/judge"
 SEED = 13

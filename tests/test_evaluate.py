@@ -17,22 +17,30 @@ import pytest
 from servers import MODEL, Reply, Scripted, json_reply, stream_reply, text_reply
 from support import CORPUS
 
-import tutor.eval_records as eval_records
-import tutor.evaluate as evaluate
-from tutor.answer import NOT_COVERED
-from tutor.cli import main
+import tutor.evaluation.eval_records as eval_records
+import tutor.evaluation.evaluate as evaluate
+from tutor.answering.answer import NOT_COVERED
+from tutor.cli.main import main
 from tutor.config import REPO_DIR, Settings
-from tutor.eval_gate import Gate, Thresholds, Tolerances, check, diff, load_thresholds, render_diff
-from tutor.eval_metrics import Metric
-from tutor.eval_records import Run, load_run, write_run
-from tutor.eval_report import baseline_readme_table, render_report, write_report
-from tutor.evaluate import EvalOptions, Evaluation, GoldSet, llm_sample
-from tutor.gold import GoldCase, Passage, is_relevant, load_gold, score_case
-from tutor.index import Index
-from tutor.ingest import discover
-from tutor.ragas_metrics import Score, context_scores
+from tutor.evaluation.eval_gate import (
+    Gate,
+    Thresholds,
+    Tolerances,
+    check,
+    diff,
+    load_thresholds,
+    render_diff,
+)
+from tutor.evaluation.eval_metrics import Metric
+from tutor.evaluation.eval_records import Run, load_run, write_run
+from tutor.evaluation.eval_report import baseline_readme_table, render_report, write_report
+from tutor.evaluation.evaluate import EvalOptions, Evaluation, GoldSet, llm_sample
+from tutor.evaluation.gold import GoldCase, Passage, is_relevant, load_gold, score_case
+from tutor.evaluation.ragas_metrics import Score, context_scores
 from tutor.records import Hit
-from tutor.retrieve import Retriever
+from tutor.retrieval.retrieve import Retriever
+from tutor.store.index import Index
+from tutor.store.ingest import discover
 
 NOTES = {
     "kv.md": "# KV cache\n\n## Memory\n\nThe KV cache stores the keys and values of every past token, "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tutor.answering.excerpts import CHARS_PER_TOKEN, excerpts
 from tutor.config import Settings
-from tutor.excerpts import CHARS_PER_TOKEN, excerpts
 from tutor.records import Chunk, Hit
 
 KV = Hit(Chunk("kv#0", "kv.md", "KV cache", "Notes > KV cache", (

@@ -1,7 +1,7 @@
 """The gold set's dev/test split and its well-formedness (fast: JSON and Markdown only, no models).
 
 How the split was made (see also eval/README.md): the 163 cases that existed when issue 22
-asked for a held-out split (g-001 .. g-163) were assigned by `tutor.gold.assign_splits` with
+asked for a held-out split (g-001 .. g-163) were assigned by `tutor.evaluation.gold.assign_splits` with
 seed `SPLIT_SEED` = 22: stratified by kind (each kind halved to within one case) and by topic
 (each topic within a kind halved to within one case, odd cases sent to whichever split the
 topic, then the kind, had fewer of, then a seeded coin), ordered inside a group by
@@ -25,7 +25,7 @@ from functools import cache
 from pathlib import Path
 
 from tutor.config import REPO_DIR
-from tutor.gold import LAST_PRE_SPLIT_ID, SPLIT_SEED, GoldCase, assign_splits, load_gold
+from tutor.evaluation.gold import LAST_PRE_SPLIT_ID, SPLIT_SEED, GoldCase, assign_splits, load_gold
 
 GOLD_FILE = REPO_DIR / "eval" / "gold.jsonl"
 CORPUS = REPO_DIR / "corpus"

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from support import Cli, offline_cli
 
-from tutor.answer_units import answer_units
 from tutor.config import REPO_DIR, Settings
-from tutor.cues import conflict
-from tutor.grades import INJECTION_CAP, follow_up_target, score
-from tutor.grading import Grader
-from tutor.index import Index
-from tutor.knowledge import load_questions
-from tutor.learners import CASES, Agreement, evaluate, load_cases
+from tutor.evaluation.learners import CASES, Agreement, evaluate, load_cases
+from tutor.interview.answer_units import answer_units
+from tutor.interview.cues import conflict
+from tutor.interview.grades import INJECTION_CAP, follow_up_target, score
+from tutor.interview.grading import Grader
+from tutor.interview.knowledge import load_questions
+from tutor.interview.verdicts import PointEvidence, Verdict, VerdictThresholds, decide
 from tutor.llm import EmbeddedLLM
-from tutor.verdicts import PointEvidence, Verdict, VerdictThresholds, decide
+from tutor.store.index import Index
 
 BANK = load_questions(REPO_DIR / "corpus")
 BY_ID = {q.id: q for q in BANK}

@@ -13,8 +13,8 @@ from support import CORPUS, offline_cli
 
 from tutor.config import Settings
 from tutor.errors import IndexLockedError
-from tutor.index import DENSE, Leg, open_index
-from tutor.ingest import Ingestor, IngestProgress
+from tutor.store.index import DENSE, Leg, open_index
+from tutor.store.ingest import Ingestor, IngestProgress
 
 NOTE = "# {title}\n\n## Idea\n\n{body} This sentence pads the section so it is a real passage.\n"
 
@@ -116,7 +116,7 @@ def test_a_second_process_writes_nowhere_but_can_read_a_copy(settings: Settings,
     Ingestor(settings, index).run([notes], progress=False)
     code = (
         "import sys\n"
-        "from tutor.config import Settings\nfrom tutor.index import open_index\n"
+        "from tutor.config import Settings\nfrom tutor.store.index import open_index\n"
         "from tutor.errors import IndexLockedError\n"
         f"settings = Settings(data_dir={str(settings.data_dir)!r})\n"
         "copy = open_index(settings, copy_if_locked=True)\n"
@@ -193,7 +193,7 @@ def test_kill_9_during_ingest_leaves_every_document_whole(settings: Settings, tm
     index.close()
     _versioned_notes(notes, "version two", n)
 
-    command = [sys.executable, "-m", "tutor.cli", "--data-dir", str(settings.data_dir), "ingest", str(notes)]
+    command = [sys.executable, "-m", "tutor.cli.main", "--data-dir", str(settings.data_dir), "ingest", str(notes)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         while not any("version two" in v for v in _versions_by_doc(settings, tmp_path / "peek").values()):
@@ -274,7 +274,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_disk_is_one_line_and_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
     """Writing until the disk is full stops with the fix, every note written so far whole;
     once space is freed, the next ingest completes the rest."""
-    from tutor.index.edge import _SPACE_MARGIN
+    from tutor.store.index.edge import _SPACE_MARGIN
 
     notes = tmp_path / "notes"
     notes.mkdir()
@@ -320,7 +320,7 @@ def test_corpus_chunks_take_the_shipped_vectors_and_edited_ones_are_embedded(
         settings: Settings, tmp_path: Path) -> None:
     """A copy of a corpus note ingests from tutor/weights/corpus-vectors.npz, vectors equal
     to the embedder's own; a section edited since then misses and is embedded."""
-    from tutor.models import embed
+    from tutor.retrieval.models import embed
 
     notes = tmp_path / "notes"
     notes.mkdir()

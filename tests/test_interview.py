@@ -11,15 +11,15 @@ import pytest
 from servers import Scripted, text_reply
 from support import offline_cli
 
+from tutor.app.ui import escape_markdown
 from tutor.config import REPO_DIR, Settings
 from tutor.errors import InputError
-from tutor.grades import Grade
-from tutor.index import Index
-from tutor.interview import Interviewer, choose_bank
-from tutor.interview_session import Session, Turn
-from tutor.knowledge import load_questions
+from tutor.interview.grades import Grade
+from tutor.interview.interviewer import Interviewer, choose_bank
+from tutor.interview.knowledge import load_questions
+from tutor.interview.session import Session, Turn
 from tutor.llm import EmbeddedLLM
-from tutor.ui import escape_markdown
+from tutor.store.index import Index
 
 BANK = load_questions(REPO_DIR / "corpus")
 PARTIAL_RAG = ("RAG lets the model use documents it was not trained on by retrieving them and "
@@ -198,7 +198,7 @@ def test_no_question_waiting_is_a_clear_error(session: Session) -> None:
 
 
 def test_app_deletes_its_report_file_when_the_interview_goes(session: Session) -> None:
-    from tutor.app_interview import Interview, _end, close
+    from tutor.app.interview import Interview, _end, close
 
     interview = Interview(session)
     _end(interview)  # what Finish does: the report file the download button serves

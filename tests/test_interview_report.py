@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 
+from tutor.app.ui import escape_markdown
 from tutor.config import REPO_DIR
-from tutor.grades import FollowUp, Grade, PointGrade, Source
-from tutor.interview_report import Report, TopicScore
-from tutor.interview_session import Turn
-from tutor.knowledge import load_questions
+from tutor.interview.grades import FollowUp, Grade, PointGrade, Source
+from tutor.interview.knowledge import load_questions
+from tutor.interview.report import Report, TopicScore
+from tutor.interview.session import Turn
 from tutor.quoting import as_prose
-from tutor.ui import escape_markdown
 
 BANK = load_questions(REPO_DIR / "corpus")
 

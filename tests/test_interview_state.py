@@ -13,12 +13,12 @@ import pytest
 
 from tutor.config import Settings
 from tutor.errors import InputError
-from tutor.grades import FollowUp, Grade, PointGrade, Source
-from tutor.index import Index
-from tutor.interview import Hint, Interviewer
-from tutor.interview_session import Session, Turn
-from tutor.interview_state import restore_session, session_state
-from tutor.knowledge import Question
+from tutor.interview.grades import FollowUp, Grade, PointGrade, Source
+from tutor.interview.interviewer import Hint, Interviewer
+from tutor.interview.knowledge import Question
+from tutor.interview.session import Session, Turn
+from tutor.interview.state import restore_session, session_state
+from tutor.store.index import Index
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from tutor.config import REPO_DIR
-from tutor.judge_claims import CLAIM_KINDS, claim_pairs, load_claims
-from tutor.judge_data import (
+from tutor.interview.knowledge import KeyPoint, SourceRef, load_questions
+from tutor.judge.claims import CLAIM_KINDS, claim_pairs, load_claims
+from tutor.judge.data import (
     HELD_OUT_NOTES,
     compressed,
     leading_clause,
@@ -18,9 +19,8 @@ from tutor.judge_data import (
     pitfall,
     reserved_questions,
 )
-from tutor.judge_flips import flip
-from tutor.judge_pairs import CONTRADICTS, ENTAILS, NEITHER
-from tutor.knowledge import KeyPoint, SourceRef, load_questions
+from tutor.judge.flips import flip
+from tutor.judge.pairs import CONTRADICTS, ENTAILS, NEITHER
 
 
 @pytest.mark.parametrize(("text", "expected"), [

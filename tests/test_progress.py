@@ -1,6 +1,6 @@
 """The learner store: real SQLite files, real FSRS, real processes killed mid-write.
 
-No model is loaded: grades are built by hand (tutor.grading's records), questions come from
+No model is loaded: grades are built by hand (tutor.interview.grading's records), questions come from
 the bank's YAML or are written here.
 """
 
@@ -24,13 +24,13 @@ from support import CORPUS, offline_cli
 
 from tutor.config import REPO_DIR
 from tutor.errors import InputError, InterviewMovedOnError, ProgressStoreError
-from tutor.grades import Grade, PointGrade, Source
-from tutor.knowledge import Question, load_questions
-from tutor.progress import FILE_NAME, ProgressStore, new_learner_id
-from tutor.progress_db import SCHEMA_VERSION
-from tutor.readiness import TopicReadiness, practise_next
-from tutor.review import due_in
-from tutor.verdicts import Verdict
+from tutor.interview.grades import Grade, PointGrade, Source
+from tutor.interview.knowledge import Question, load_questions
+from tutor.interview.verdicts import Verdict
+from tutor.memory.progress import FILE_NAME, ProgressStore, new_learner_id
+from tutor.memory.progress_db import SCHEMA_VERSION
+from tutor.memory.readiness import TopicReadiness, practise_next
+from tutor.memory.review import due_in
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ALICE, BOB = "alice-browser-id", "bob-browser-id"
@@ -386,9 +386,9 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from tutor.config import REPO_DIR
-from tutor.grades import Grade, PointGrade
-from tutor.knowledge import load_questions
-from tutor.progress import ProgressStore
+from tutor.interview.grades import Grade, PointGrade
+from tutor.interview.knowledge import load_questions
+from tutor.memory.progress import ProgressStore
 
 path, learner, start, step, count = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
 go = Path(path + ".go")

@@ -3,7 +3,7 @@ it lets through, and that an edited README copy of a benchmark section is caught
 
 from __future__ import annotations
 
-from tutor.published import hand_typed, sections, stale_copies
+from tutor.evaluation.published import hand_typed, sections, stale_copies
 
 
 def _numbers(text: str) -> list[str]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tutor.config import Settings
-from tutor.index import open_index
-from tutor.ingest import Ingestor
-from tutor.retrieve import Retriever
+from tutor.retrieval.retrieve import Retriever
+from tutor.store.index import open_index
+from tutor.store.ingest import Ingestor
 
 URL = os.environ.get("TUTOR_QDRANT_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="TUTOR_QDRANT_URL is not set: no Qdrant server to test against")

@@ -9,10 +9,10 @@ import pytest
 from support import SOURCE_PAGES, needs_source_pages
 
 from tutor.config import REPO_DIR, Settings
-from tutor.gold import load_gold, mean_scores, score_case
-from tutor.index import Index, open_index
-from tutor.ingest import Ingestor
-from tutor.retrieve import Retriever
+from tutor.evaluation.gold import load_gold, mean_scores, score_case
+from tutor.retrieval.retrieve import Retriever
+from tutor.store.index import Index, open_index
+from tutor.store.ingest import Ingestor
 
 GOLD = load_gold(REPO_DIR / "eval" / "gold.jsonl")
 ANSWERABLE = [g for g in GOLD if g.reference_passages]
@@ -31,8 +31,8 @@ def test_gold_set_is_well_formed() -> None:
 
 def test_question_bank_questions_find_their_cited_sections(retriever: Retriever) -> None:
     """The knowledge-base issue's check: each bank question retrieves a section it cites."""
-    from tutor.gold import Passage
-    from tutor.knowledge import load_questions
+    from tutor.evaluation.gold import Passage
+    from tutor.interview.knowledge import load_questions
 
     questions = load_questions(REPO_DIR / "corpus")
     found = [

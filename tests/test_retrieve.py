@@ -10,12 +10,12 @@ import pytest
 
 from tutor.config import SHIPPED_RERANKER, RetrievalMode, Settings
 from tutor.errors import IndexMissingError, InputError
-from tutor.index import Index, ServerStore, open_index
-from tutor.ingest import Ingestor
-from tutor.judge import load_judge
-from tutor.models import load_embedder, load_reranker
+from tutor.judge.model import load_judge
 from tutor.records import Chunk, Hit
-from tutor.retrieve import Retriever, rerank_scores
+from tutor.retrieval.models import load_embedder, load_reranker
+from tutor.retrieval.retrieve import Retriever, rerank_scores
+from tutor.store.index import Index, ServerStore, open_index
+from tutor.store.ingest import Ingestor
 
 DOCS = {
     "kv.md": "# KV cache\n\n## What it stores\n\nThe KV cache keeps the keys and values of earlier "
@@ -108,7 +108,7 @@ def tiny_reranker(tmp_path_factory: pytest.TempPathFactory, corpus_index: Index,
     """A real cross-encoder, trained by our own training code on a small seeded sample of the
     corpus questions: it proves the training and reranking path, not ranking quality (that
     is measured by the evaluation's ablation)."""
-    from tutor.reranker import train
+    from tutor.reranker.data import train
 
     out = tmp_path_factory.mktemp("reranker") / "model"
     train(corpus_settings, output=out, layers=1, max_queries=24, index=corpus_index)
@@ -223,7 +223,7 @@ def test_a_reranker_trained_here_replaces_the_shipped_one(settings: Settings, ti
 
 
 def test_training_groups_hold_out_what_they_measure_on(corpus_index: Index, corpus_settings: Settings) -> None:
-    from tutor.reranker import NEGATIVES, training_groups
+    from tutor.reranker.data import NEGATIVES, training_groups
 
     groups, cases = training_groups(corpus_settings, 13, corpus_index, max_queries=20, held_out=5)
     assert len(cases) == 5 and len(groups) >= 20
@@ -237,7 +237,7 @@ def test_training_groups_hold_out_what_they_measure_on(corpus_index: Index, corp
 
 def test_fitting_groups_without_enough_negatives_says_so(tmp_path: Path) -> None:
     from tutor.config import bundled_embedder_path
-    from tutor.reranker_fit import Group, fit
+    from tutor.reranker.fit import Group, fit
 
     short = [Group("what is rope?", "RoPE rotates queries and keys.", ("KV caches store keys.",))]
     with pytest.raises(ValueError, match="None of the 1 training groups has 7 negatives"):
@@ -246,7 +246,7 @@ def test_fitting_groups_without_enough_negatives_says_so(tmp_path: Path) -> None
 
 
 def test_training_on_too_small_a_corpus_says_so(small_index: Index, settings: Settings) -> None:
-    from tutor.reranker import training_groups
+    from tutor.reranker.data import training_groups
 
     # Four chunks cannot give a question seven passages that do not answer it.
     with pytest.raises(InputError, match="4 chunks, too few to train a reranker"):
@@ -254,7 +254,7 @@ def test_training_on_too_small_a_corpus_says_so(small_index: Index, settings: Se
 
 
 def test_training_data_round_trips_through_files(tmp_path: Path) -> None:
-    from tutor.reranker_fit import Case, Group, read_cases, read_groups, write_jsonl
+    from tutor.reranker.fit import Case, Group, read_cases, read_groups, write_jsonl
 
     groups = [Group("what is rope?", "Rotary embeddings rotate queries and keys.", ("Cooking pasta.", "Ünïcode."))]
     cases = [Case("what is rope?", ("a", "b"), (False, True))]
@@ -266,7 +266,7 @@ def test_training_data_round_trips_through_files(tmp_path: Path) -> None:
 def test_cloze_queries_ask_a_chunk_about_its_own_sentence(corpus_index: Index) -> None:
     import random
 
-    from tutor.reranker import CLOZE_KEEP, _cloze_queries, _section_key
+    from tutor.reranker.data import CLOZE_KEEP, _cloze_queries, _section_key
 
     chunks = corpus_index.chunks()
     queries = _cloze_queries(chunks, random.Random(13), 1)

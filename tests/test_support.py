@@ -1,13 +1,19 @@
-"""The judge over sentences (tutor/support.py) with the real shipped judge: spans, verdicts,
+"""The judge over sentences (tutor/answering/support.py) with the real shipped judge: spans, verdicts,
 and agreement with the answer-support labels written blind to it."""
 
 from __future__ import annotations
 
 import pytest
 
+from tutor.answering.support import (
+    SupportChecker,
+    SupportThresholds,
+    claim_text,
+    passage_spans,
+    verdict,
+)
 from tutor.config import Settings
-from tutor.support import SupportChecker, SupportThresholds, claim_text, passage_spans, verdict
-from tutor.support_labels import judge_items, load_items, span_matches
+from tutor.evaluation.support_labels import judge_items, load_items, span_matches
 
 PASSAGE = (
     "Sampling turns logits into a next token. Temperature divides the logits before the\n"

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     )
     evidence_tokens: int = Field(250, ge=0, description="About how many tokens of the passages the "
                                  "LLM reads: each passage's sentences nearest the question fill it "
-                                 "(tutor/excerpts.py). 0 = whole passages, trimmed to passage_chars.")
+                                 "(tutor/answering/excerpts.py). 0 = whole passages, trimmed to passage_chars.")
     passage_chars: int = Field(700, ge=100, description="With evidence_tokens = 0, each passage is trimmed "
                                "to this many characters.")
     history_turns: int = Field(2, ge=0, description="Past exchanges sent with a follow-up question.")
@@ -254,7 +254,7 @@ class Settings(BaseSettings):
         "answers are graded with no LLM (grade method embedding), else the LLM."
     )
 
-    # Learner memory (tutor/progress.py, docs/progress.md)
+    # Learner memory (tutor/memory/progress.py, docs/progress.md)
     # A choice, not a measurement: a month is about the span of an interview preparation, so
     # a point shown a month ago counts half as much as one shown today.
     progress_half_life_days: float = Field(

@@ -52,7 +52,7 @@ class Hit:
         }
 
 
-# The citation parser's result (tutor/citations.py), read by the answer check.
+# The citation parser's result (tutor/answering/citations.py), read by the answer check.
 
 @dataclass(frozen=True, slots=True)
 class Marker:

@@ -14,7 +14,7 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from tutor.citations import parse_citations
+from tutor.answering.citations import parse_citations
 from tutor.records import Marker, ParsedCitations
 
 

@@ -75,7 +75,7 @@ def ingest_notes(tmp: Path) -> Path:
     notes.mkdir(exist_ok=True)
     for name in NOTES:
         shutil.copy(REPO / "corpus" / name, notes / name)
-    subprocess.run([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), "ingest", str(notes)],
+    subprocess.run([sys.executable, "-m", "tutor.cli.main", "--data-dir", str(data), "ingest", str(notes)],
                    check=True, env=app_env(DEAD_LLM), capture_output=True, timeout=600)
     return data
 
@@ -91,7 +91,7 @@ def launch(data: Path, env: dict[str, str], log_path: Path) -> RunningApp:
     app accepts connections (also used by scripts/bench_app.py)."""
     port = free_port()
     log = log_path.open("w")
-    process = subprocess.Popen([sys.executable, "-m", "tutor.cli", "--data-dir", str(data), "serve",
+    process = subprocess.Popen([sys.executable, "-m", "tutor.cli.main", "--data-dir", str(data), "serve",
                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180

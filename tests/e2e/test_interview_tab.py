@@ -12,7 +12,7 @@ import pytest
 from gradio_client import Client
 
 from e2e.apprunner import REPO, RunningApp
-from tutor.knowledge import Question, load_questions, topic_titles
+from tutor.interview.knowledge import Question, load_questions, topic_titles
 
 pytestmark = pytest.mark.e2e
 SHOTS = REPO / "docs" / "screenshots"

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from e2e.apprunner import REPO, RunningApp
-from tutor.knowledge import Question, load_questions, topic_titles
+from tutor.interview.knowledge import Question, load_questions, topic_titles
 
 pytestmark = pytest.mark.e2e
 SHOTS = REPO / "docs" / "screenshots"

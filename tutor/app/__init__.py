@@ -1,0 +1,1 @@
+"""The browser app (Gradio): the Ask, Interview, Review and Library tabs."""

@@ -1,0 +1,2 @@
+"""Learner memory: what each learner asked and answered, review cards (FSRS) and the
+readiness map, in SQLite."""
