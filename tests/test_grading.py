@@ -164,6 +164,9 @@ def test_a_confidently_wrong_answer_is_caught(grader: Grader) -> None:
     assert grade.score <= 3
     assert any(v.verdict == "contradicted" for v in grade.verdicts)
     assert "contradicts the notes" in grade.feedback
+    # The note that corrects it is quoted as prose, not as the passage's Markdown.
+    correction = grade.feedback.split("contradicts the notes", 1)[1]
+    assert not any(mark in correction for mark in ("**", "`", "\n#", "“>"))
 
 
 FRENCH = ("Le RAG récupère des passages pertinents au moment de la requête et les met dans le "

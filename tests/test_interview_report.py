@@ -28,7 +28,8 @@ def test_report_quotes_outside_text_when_asked() -> None:
                     (Turn(question, answer="…", grade=grade),), "embedding")
     assert "<img src=x" in report.markdown()
     shown = report.markdown(quote=escape_markdown)
-    assert "<img" not in shown and "&lt;img src=x" in shown and "\\`code\\`" in shown
+    # Its HTML escaped; its inline code read as prose (the backticks go, `as_prose`).
+    assert "<img" not in shown and "&lt;img src=x" in shown and "&gt; code”" in shown
 
 
 def test_report_reads_as_a_record_of_the_interview() -> None:
@@ -86,5 +87,8 @@ def test_passages_read_as_prose() -> None:
     assert as_prose("From the notes (rag.md › Pipeline):\n“Online: generate.\n| Stage | Role |”") == (
         "From the notes (rag.md › Pipeline): “Online: generate. Stage · Role”")
     assert as_prose("“The sentence. | Stage | Role |”") == "“The sentence. Stage · Role”"
+    # A quoted note with inline code, as the LoRA section has one: no ">" and no backticks.
+    assert as_prose("> Correction: the update `B·A` needs `B ∈ R^(d×r)`.") == (
+        "Correction: the update B·A needs B ∈ R^(d×r).")
     assert as_prose("- A list item.\n## A heading\nA pipe | inside prose.") == (
         "A list item. A heading A pipe | inside prose.")

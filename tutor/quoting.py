@@ -9,13 +9,15 @@ import re
 # sentence the grader's span joined it to on one line.
 _TABLE_ROW = re.compile(r"^(?P<before>[^|]*)\|(?P<cells>.*)\|(?P<after>[^|\w]*)$")
 _RULE_CELL = re.compile(r"\s*:?-{3,}:?\s*")
-_LINE_MARK = re.compile(r"^(?:#{1,6}|[-*+]|\d+[.)])\s+")  # a heading's or a list item's
+_LINE_MARK = re.compile(r"^(?:#{1,6}|>|[-*+]|\d+[.)])\s+")  # a heading's, a quote's, a list item's
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 
 def as_prose(text: str) -> str:
     """A passage as one line of prose: a table row becomes its cells joined by " · " and
-    ended by ";" (rule rows go); heading and list marks and bold markers go. The grader
-    quotes passage sentences, and a sentence from a table is a row of it."""
+    ended by ";" (rule rows go); heading, quote and list marks and bold markers go. The grader
+    quotes passage sentences, and a sentence from a table is a row of it. Inline code keeps
+    its text without the backticks: `B·A` reads as B·A in a quote."""
     lines = []
     for line in text.splitlines():
         line = _LINE_MARK.sub("", line.strip())
@@ -25,7 +27,7 @@ def as_prose(text: str) -> str:
                      else " · ".join(c.strip() for c in cells if c.strip()) + ";")
             line = row["before"] + shown + row["after"]
         lines.append(line)
-    prose = " ".join(" ".join(lines).split()).replace("**", "")
+    prose = _CODE_SPAN.sub(r"\1", " ".join(" ".join(lines).split()).replace("**", ""))
     return re.sub(r";(\W*)$", r"\1", prose)  # no ";" after the last row
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from tutor.interview.knowledge import Question
 from tutor.interview.screening import Flag
 from tutor.interview.verdicts import Verdict
-from tutor.quoting import clip
+from tutor.quoting import as_prose, clip
 
 VERDICTS: tuple[Verdict, ...] = ("covered", "partial", "missed", "contradicted")
 # A confidently wrong claim is worse than a gap.
@@ -169,7 +169,8 @@ def feedback(question: Question, verdicts: Sequence[PointGrade], flags: Sequence
         said = wrong[0].learner_sentence or ""
         source = wrong[0].source
         # The wrong claim, and the note that corrects it in its own words.
-        correction = f": “{clip(source.text, 200)}”" if source else ""
+        # The sentence's own full stop ends the quote's sentence: no "….”." pair.
+        correction = f": “{clip(as_prose(source.text), 200).rstrip('.')}”" if source else ""
         sentences.append(f"Careful: “{clip(said, 120)}” contradicts the notes{_where(wrong[0])}"
                          f"{correction}.")
     gaps = [v for v in verdicts if v.verdict == "missed"]
