@@ -19,6 +19,7 @@ from tutor.interview.grading import Grader
 from tutor.interview.knowledge import load_questions
 from tutor.interview.verdicts import PointEvidence, Verdict, VerdictThresholds, decide
 from tutor.llm import EmbeddedLLM
+from tutor.quoting import as_prose
 from tutor.store.index import Index
 
 BANK = load_questions(REPO_DIR / "corpus")
@@ -146,7 +147,18 @@ def test_every_key_point_cites_a_retrieved_passage(grader: Grader) -> None:
     assert sum(s.in_bank_section for s in sources if s) >= 4
     for point, source in zip(RAG.key_points, sources, strict=True):
         assert source is not None and source.doc.endswith(point.source.file)
-        assert source.text and source.text == " ".join(source.text.split())
+        assert source.text and all(line and line == " ".join(line.split())
+                                   for line in source.text.splitlines())
+
+
+def test_a_source_from_a_table_is_quoted_as_its_cells(grader: Grader) -> None:
+    """The notes give the TTFT point as a table row: the learner reads its cells, not the
+    table's Markdown (its rule row once showed as "--- · ---")."""
+    question = next(q for q in BANK if q.id == "production-deployment-001")
+    source = grader.sources(question)[0]
+    assert source is not None and "TTFT" in source.text
+    shown = as_prose(source.text)
+    assert "TTFT (time to first token) · " in shown and "---" not in shown and "|" not in shown
 
 
 def test_a_correct_answer_quotes_the_learner_for_each_point(grader: Grader) -> None:

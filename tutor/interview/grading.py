@@ -221,8 +221,11 @@ class Grader:
         # The sentence of the passage that states the point, as the judge reads it.
         found = SupportChecker(self.settings).evidence([point.point], [text])[0].entailed_by
         span = found.text if found else text[:_MAX_SOURCE_CHARS].rsplit(" ", 1)[0] + " …"
-        return Source(best.chunk.id, best.chunk.doc, best.chunk.section, " ".join(span.split()),
-                      in_bank(best))
+        # Lines kept: a span from a table is its rows, which `quoting.as_prose` reads as
+        # cells (joined into one line, the rule row "|---|" was shown as "--- · ---").
+        lines = (" ".join(line.split()) for line in span.splitlines())
+        return Source(best.chunk.id, best.chunk.doc, best.chunk.section,
+                      "\n".join(line for line in lines if line), in_bank(best))
 
     def _point_vectors(self, question: Question) -> np.ndarray:
         with self._lock:
