@@ -46,7 +46,7 @@ def config_table() -> str:
 def cli_help() -> str:
     parser = build_parser()
     parts = []
-    commands = [None, *parser._subparsers._group_actions[0].choices]  # type: ignore[union-attr]
+    commands = [None, *parser._subparsers._group_actions[0].choices]  # type: ignore[union-attr, misc]
     for command in commands:
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
