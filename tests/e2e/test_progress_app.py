@@ -173,7 +173,9 @@ def test_export_delete_import_restores_progress(learner: Learner, tmp_path: Path
     page.locator("#learner-key code").wait_for(timeout=WAIT)  # the key shows here only
     page.locator("#learner-name textarea").fill("Ada")
     page.locator("#learner-save").click()
-    page.locator("#learner-status").get_by_text("hello, Ada").wait_for(timeout=WAIT)
+    # expect(), not wait_for(): on failure it says what the status showed instead (once, in a
+    # fresh-clone CI run, "hello, Ada" never came and the log could not say why).
+    expect(page.locator("#learner-status")).to_contain_text("hello, Ada", timeout=WAIT)
 
     page.locator("#learner-export").click()
     link = page.locator("#learner-file a").first
