@@ -117,10 +117,15 @@ def llm_agrees(llm: LLM, fact: str, statement: str) -> bool:
     scores "X" and "not X" alike, and the judge entails many polarity and number flips
     (docs/judge.md). Any reply but "no" counts as agreement, so a confused reply never turns a
     true statement into a wrong one."""
-    messages = prompt_messages(load_prompt("agrees"))
+    return not says_no(llm, "agrees", fact, statement)
+
+
+def says_no(llm: LLM, prompt: str, fact: str, statement: str) -> bool:
+    """Whether the LLM's one-word reply to a fact / statement prompt (`agrees`, `refutes`) is
+    "no": the fact shows the statement false."""
+    messages = prompt_messages(load_prompt(prompt))
     messages.append({"role": "user", "content": f"Fact: {fact}\nLearner: {statement}"})
-    reply = llm.complete(messages, max_tokens=2, temperature=0.0)
-    return not reply.strip().lower().startswith("no")
+    return llm.complete(messages, max_tokens=2, temperature=0.0).strip().lower().startswith("no")
 
 
 # A line break inside a paragraph, where the notes are hard-wrapped: not before a list item,

@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Sequence
 
+from tutor.answering.support import says_no
 from tutor.interview.grades import VERDICTS
 from tutor.interview.knowledge import Question
 from tutor.interview.verdicts import Verdict
@@ -42,9 +43,7 @@ def llm_refutes(llm: LLM, point: str, sentence: str) -> bool:
     graded (README, bench:grading-default). Any reply but "no" keeps the credit, so a
     confused reply never calls a true statement wrong.
     """
-    messages = prompt_messages(load_prompt("refutes"))
-    messages.append({"role": "user", "content": f"Fact: {point}\nLearner: {sentence}"})
-    return llm.complete(messages, max_tokens=2, temperature=0.0).strip().lower().startswith("no")
+    return says_no(llm, "refutes", point, sentence)
 
 
 def llm_verdicts(llm: LLM, question: Question, chosen: Sequence[int], sentences: Sequence[str]
