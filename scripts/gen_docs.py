@@ -1,5 +1,5 @@
 """Regenerate the doc parts that come from code: in README.md the configuration table, the CLI
-help and the evaluation table (from eval/results/baseline/); in docs/architecture.md the
+help, the bundled models and the evaluation table (from eval/results/baseline/); in docs/architecture.md the
 modules by part, who imports whom and where each setting is read.
 
     .venv/bin/python scripts/gen_docs.py          # rewrite README.md and docs/architecture.md
@@ -22,6 +22,7 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import tutor  # noqa: F401
+from tutor.bundled_models import models_table
 from tutor.cli.main import build_parser
 from tutor.config import PACKAGE_DIR, REPO_DIR, Settings
 from tutor.evaluation.eval_report import baseline_readme_table
@@ -57,6 +58,7 @@ def cli_help() -> str:
 
 def render(text: str) -> str:
     sections = (("gen", "config", config_table()), ("gen", "cli-help", cli_help()),
+                ("gen", "models", models_table()),
                 ("eval", "table", baseline_readme_table()))
     for kind, name, body in sections:
         text = with_section(text, name, body, kind)
@@ -89,7 +91,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "LLM": ("llm", "llm.base", "llm.client", "llm.embedded", "llm.bundle"),
     "models": ("judge", "judge.model", "judge.data", "judge.flips", "judge.pairs", "judge.claims",
                "judge.fit", "reranker", "reranker.data", "reranker.fit"),
-    "shared": ("tutor", "config", "errors", "records", "timing", "sentences", "quoting", "prompts"),
+    "shared": ("tutor", "bundled_models", "config", "errors", "records", "timing", "sentences", "quoting", "prompts"),
 }
 # Every part reads settings and records: the picture leaves those arrows out.
 EVERYWHERE = "shared"

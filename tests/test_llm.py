@@ -20,10 +20,10 @@ import pytest
 from servers import Reply, Scripted, completion_body, json_reply
 
 import tutor.llm.bundle as llm_module
+from tutor.bundled_models import LOCAL_LLM
 from tutor.config import Settings
 from tutor.errors import LLMError, ModelError
 from tutor.llm import (
-    GGUF_SIZE,
     LLM,
     EmbeddedLLM,
     Message,
@@ -277,7 +277,7 @@ def test_process_with_embedded_model_exits_cleanly() -> None:
 
 def test_ensure_model_is_verified_once(settings: Settings) -> None:
     path = ensure_model(settings)
-    assert path.stat().st_size == GGUF_SIZE
+    assert path.stat().st_size == LOCAL_LLM.size
     sidecar = path.with_name(path.name + ".verified.json")
     before = (path.stat().st_mtime_ns, sidecar.stat().st_mtime_ns)
     assert ensure_model(settings) == path
@@ -297,9 +297,9 @@ def test_unloadable_model_file_says_how_to_rebuild(tmp_path: Path) -> None:
     # llama.cpp itself is what refuses it: the error must still tell the fix.
     models = tmp_path / "models"
     models.mkdir()
-    fake = models / llm_module.GGUF_NAME
+    fake = models / LOCAL_LLM.file
     with fake.open("wb") as f:
-        f.truncate(GGUF_SIZE)
+        f.truncate(LOCAL_LLM.size)
     llm_module._record_verified(fake)
     with pytest.raises(ModelError, match=r"could not load .*delete that file"):
         EmbeddedLLM(Settings(data_dir=tmp_path, models_dir=models, llm_base_url=None)).start()

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from tutor.bundled_models import LOCAL_LLM
 from tutor.config import Settings
 from tutor.records import Chunk
 
@@ -130,10 +131,10 @@ def judge_endpoint(settings: Settings) -> JudgeEndpoint:
         url = settings.judge_base_url.rstrip("/")
         return JudgeEndpoint(f"{model} @ {url}", f"openai-compatible: {model} @ {url}", url, model,
                              settings.judge_api_key)
-    from tutor.llm import GGUF_NAME, EmbeddedLLM
+    from tutor.llm import EmbeddedLLM
 
     llm = EmbeddedLLM(settings)
-    return JudgeEndpoint(f"embedded/{GGUF_NAME.removesuffix('.gguf')}", llm.name, llm.base_url,
+    return JudgeEndpoint(f"embedded/{LOCAL_LLM.file.removesuffix('.gguf')}", llm.name, llm.base_url,
                          settings.llm_model)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tutor.config import Settings
 from tutor.llm.base import LLM, Message, prompt_messages
-from tutor.llm.bundle import EMBEDDED_MODEL, GGUF_NAME, GGUF_SIZE, ensure_model
+from tutor.llm.bundle import ensure_model
 from tutor.llm.client import OpenAICompatibleLLM
 from tutor.llm.embedded import EmbeddedLLM, shutdown_embedded
 
@@ -21,5 +21,5 @@ def get_llm(settings: Settings) -> LLM:
         return OpenAICompatibleLLM.from_settings(settings)
     return EmbeddedLLM(settings)
 
-__all__ = ["EMBEDDED_MODEL", "GGUF_NAME", "GGUF_SIZE", "LLM", "EmbeddedLLM", "Message",
+__all__ = ["LLM", "EmbeddedLLM", "Message",
            "OpenAICompatibleLLM", "ensure_model", "get_llm", "prompt_messages", "shutdown_embedded"]

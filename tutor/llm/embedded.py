@@ -12,10 +12,11 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tutor.bundled_models import LOCAL_LLM
 from tutor.config import Settings
 from tutor.errors import LLMError, ModelError
 from tutor.llm.base import Message
-from tutor.llm.bundle import EMBEDDED_MODEL, ensure_model
+from tutor.llm.bundle import ensure_model
 from tutor.llm.client import OpenAICompatibleLLM, short_error
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class _EmbeddedServer:
         # llama.cpp logs every request to stderr at its default verbosity (3); keep that
         # for debugging only. 1 still prints errors.
         params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else 1
-        params.model_alias = {EMBEDDED_MODEL}
+        params.model_alias = {LOCAL_LLM.name}
         started = time.perf_counter()
         try:
             self._server: Any = xlc.Server(params)
@@ -155,7 +156,7 @@ class EmbeddedLLM:
         # names (that setting is for an OpenAI-compatible endpoint).
         threads = _threads(settings)
         self.name = (
-            f"embedded: {EMBEDDED_MODEL} Q4_K_M (llama.cpp, CPU, "
+            f"embedded: {LOCAL_LLM.name} Q4_K_M (llama.cpp, CPU, "
             f"{threads} thread{'s' if threads != 1 else ''}, ctx {settings.llm_ctx})"
         )
         self._client: OpenAICompatibleLLM | None = None
@@ -169,7 +170,7 @@ class EmbeddedLLM:
                 s = self.settings
                 self._client = OpenAICompatibleLLM(
                     server.base_url,
-                    EMBEDDED_MODEL,
+                    LOCAL_LLM.name,
                     timeout_s=s.llm_timeout_s,
                     max_retries=s.llm_max_retries,
                     temperature=s.llm_temperature,

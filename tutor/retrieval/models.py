@@ -7,7 +7,6 @@ packages whose publishers are not the model authors, so their hashes are checked
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -16,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tutor.bundled_models import EMBEDDER
 from tutor.config import Settings, bundled_embedder_path
 from tutor.errors import ModelError
 
@@ -25,18 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# sha256 of the original sentence-transformers/all-MiniLM-L6-v2 weights (see MODELS.md).
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
 _lock = threading.Lock()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_local(path: str, what: str) -> Path:
@@ -50,10 +39,10 @@ def _check_local(path: str, what: str) -> Path:
 
 
 def _verify_bundled_embedder(folder: Path) -> None:
-    weights = folder / "model.safetensors"
-    if not weights.exists() or sha256_file(weights) != MINILM_SHA256:
+    weights = folder / EMBEDDER.file
+    if not EMBEDDER.matches(weights):
         raise ModelError(
-            f"{weights} is missing or does not match the published all-MiniLM-L6-v2 weights: "
+            f"{weights} is missing or does not match the published {EMBEDDER.name} weights: "
             "reinstall with `make setup`."
         )
 

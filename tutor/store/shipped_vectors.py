@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tutor.bundled_models import EMBEDDER
 from tutor.config import PACKAGE_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,7 @@ _lock = threading.Lock()
 def embedder_key(settings: Settings) -> str:
     """The embedder the vectors belong to: the bundled model by its weights' hash (a clone's
     path differs), another one by its path."""
-    from tutor.retrieval.models import MINILM_SHA256
-
-    return settings.embed_model or f"bundled all-MiniLM-L6-v2 {MINILM_SHA256}"
+    return settings.embed_model or f"bundled {EMBEDDER.name} {EMBEDDER.sha256}"
 
 
 def text_key(text: str) -> bytes:
