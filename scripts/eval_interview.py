@@ -39,6 +39,7 @@ from tutor.interview.verdicts import PointEvidence, VerdictThresholds, decide
 from tutor.judge.data import learner_half
 from tutor.llm import EmbeddedLLM, get_llm
 from tutor.prompts import prompt_versions
+from tutor.records import to_json
 from tutor.store.index import open_index
 
 RESULTS = REPO_DIR / "eval" / "results"
@@ -75,7 +76,7 @@ def write(result: Agreement, settings: Settings, folder: Path) -> dict[str, obje
         for r in result.results:
             out.write(json.dumps({"question": r.case.question_id, "learner": r.case.kind,
                                   "held_out": r.case.held_out, "labels": list(r.case.verdicts),
-                                  "band": list(r.case.band), **r.grade.to_dict()},
+                                  "band": list(r.case.band), **to_json(r.grade)},
                                  ensure_ascii=False) + "\n")
     (folder / "report.md").write_text(result.markdown() + "\n", encoding="utf-8")
     return summary

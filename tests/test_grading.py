@@ -20,6 +20,7 @@ from tutor.interview.knowledge import load_questions
 from tutor.interview.verdicts import PointEvidence, Verdict, VerdictThresholds, decide
 from tutor.llm import EmbeddedLLM
 from tutor.quoting import as_prose
+from tutor.records import to_json
 from tutor.store.index import Index
 
 BANK = load_questions(REPO_DIR / "corpus")
@@ -168,7 +169,7 @@ def test_a_correct_answer_quotes_the_learner_for_each_point(grader: Grader) -> N
     for verdict in grade.verdicts:
         assert verdict.verdict != "missed"
         assert verdict.learner_sentence and verdict.learner_sentence in CORRECT_RAG
-    assert set(grade.to_dict()) >= {"score", "verdicts", "feedback", "follow_up", "method"}
+    assert set(to_json(grade)) >= {"score", "verdicts", "feedback", "follow_up", "method"}
 
 
 def test_a_confidently_wrong_answer_is_caught(grader: Grader) -> None:

@@ -18,6 +18,7 @@ from tutor.interview.interviewer import Hint, Interviewer
 from tutor.interview.knowledge import Question
 from tutor.interview.session import Session, Turn
 from tutor.interview.state import restore_session, session_state
+from tutor.records import from_json, to_json
 from tutor.store.index import Index
 
 
@@ -33,7 +34,7 @@ def grade(question: Question, points: list[int], follow_up: bool = False) -> Gra
     verdicts = [PointGrade(i, question.key_points[i].point, "covered" if i == 0 else "missed",
                            "The learner's sentence." if i == 0 else None, 0.75, source)
                 for i in points]
-    return Grade(question.id, 3.3, verdicts, "Feedback.", "embedding", ["typos"],
+    return Grade(question.id, 3.3, verdicts, "Feedback.", "embedding", ["truncated"],
                  FollowUp("Which part did you leave out?", 1, "template") if follow_up else None,
                  {"grade_ms": 12.0})
 
@@ -103,3 +104,14 @@ def test_what_cannot_resume_says_so(interviewer: Interviewer, state: dict[str, A
     session, notes = restore_session(interviewer, {**state, "topics": ["rag", "cooking"]})
     assert session.topics == ("rag",) and "no longer in the question bank" in notes[0]
     session.close()
+
+
+def test_a_grade_reads_back_from_its_public_json(interviewer: Interviewer) -> None:
+    question = interviewer.bank[0]
+    original = grade(question, [0, 1], follow_up=True)
+    data = json.loads(json.dumps(to_json(original)))
+    assert data["follow_up"]["key_point"] == 1 and "point" not in data["follow_up"]  # the contract's name
+    assert data["verdicts"][0]["source"]["in_bank_section"] is True
+    assert from_json(Grade, data) == original
+    with pytest.raises(ValueError, match="verdict"):  # a damaged row fails loudly, not later
+        from_json(Grade, {**data, "verdicts": [{**data["verdicts"][0], "verdict": "great"}]})

@@ -27,10 +27,12 @@ from tutor.errors import InputError, InterviewMovedOnError, ProgressStoreError
 from tutor.interview.grades import Grade, PointGrade, Source
 from tutor.interview.knowledge import Question, load_questions
 from tutor.interview.verdicts import Verdict
-from tutor.memory.progress import FILE_NAME, ProgressStore, new_learner_id
+from tutor.memory.progress import FILE_NAME, ProgressStore
 from tutor.memory.progress_db import SCHEMA_VERSION
+from tutor.memory.progress_records import new_learner_id
 from tutor.memory.readiness import TopicReadiness, practise_next
 from tutor.memory.review import due_in
+from tutor.records import to_json
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ALICE, BOB = "alice-browser-id", "bob-browser-id"
@@ -508,7 +510,7 @@ def test_readiness_numbers_match_a_hand_computation(store: ProgressStore) -> Non
     nothing = store.readiness(BOB, bank, now=now)
     assert [t.mastery for t in nothing.topics] == [None, None] and nothing.due == 0
     assert nothing.practise_next == "alpha"  # the least covered, first by name
-    as_json = json.loads(json.dumps(readiness.to_dict()))
+    as_json = json.loads(json.dumps(to_json(readiness)))
     assert as_json["practise_next"] == {"topic": "alpha", "title": "Alpha things"}
     assert as_json["topics"][0]["coverage"] == 0.5 and as_json["topics"][1]["recency_days"] == 30.0
 

@@ -1,9 +1,43 @@
-"""Typed records passed between the stages (never bare dicts across module borders)."""
+"""Typed records passed between the stages (never bare dicts across module borders), and the
+one way any record becomes JSON and back: `to_json` / `from_json`, pydantic's TypeAdapter over
+the dataclass. A record's JSON is its fields; where a public shape differs (a renamed key, a
+rounded number, a flattened hit), the record says so in its annotations or with pydantic's
+`model_serializer`, so the shape is written once, next to the fields.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import PlainSerializer, TypeAdapter, model_serializer
+
+R = TypeVar("R")
+# Scores and shares in JSON: three decimals say all they mean.
+Rounded = Annotated[float, PlainSerializer(lambda v: round(v, 3), return_type=float)]
+# Python's isoformat ("+00:00"), as every stored time of the learner store is written.
+IsoTime = Annotated[datetime, PlainSerializer(lambda t: t.isoformat(), return_type=str)]
+
+
+# One adapter per record type, built on first use (building one costs a schema compile).
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: type) -> TypeAdapter[Any]:
+    if kind not in _ADAPTERS:  # two threads racing here build the same adapter twice: harmless
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
+
+
+def to_json(record: object) -> Any:
+    """`record` as JSON-ready data (dicts, lists, strings, numbers, None)."""
+    return _adapter(type(record)).dump_python(record, mode="json", by_alias=True)
+
+
+def from_json(kind: type[R], data: Any) -> R:
+    """A `kind` read back from what `to_json` wrote (validated: a damaged row fails here)."""
+    return _adapter(kind).validate_python(data)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,9 +50,6 @@ class Chunk:
     section: str  # heading path, "Title > Section > Subsection"
     text: str
     hash: str  # sha256 of the text
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -39,8 +70,10 @@ class Hit:
     score: float
     scores: Scores = field(default_factory=Scores)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public JSON shape of a hit (README: "retrieve --json")."""
+    @model_serializer
+    def _public(self) -> dict[str, Any]:
+        """The public JSON shape of a hit (README: "retrieve --json"): the chunk's fields
+        flat, without its hash; the order score is the mode's, left out."""
         c = self.chunk
         return {
             "chunk_id": c.id,

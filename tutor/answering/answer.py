@@ -75,25 +75,6 @@ class Answer:
     # Why a refusal was given; empty for an answer.
     refusal_reason: RefusalReason | Literal[""] = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public JSON shape (README: "ask --json")."""
-        return {
-            "question": self.question,
-            "standalone_question": self.standalone_question,
-            "answer": self.answer,
-            "citations": [c.to_dict() for c in self.citations],
-            "contexts": [h.to_dict() for h in self.contexts],
-            "unsupported_sentences": self.unsupported_sentences,
-            "refused": self.refused,
-            "backend": self.backend,
-            "timings_ms": self.timings_ms,
-            "dropped_citations": self.dropped_citations,
-            "suggestions": self.suggestions,
-            "nearest_topics": self.nearest_topics,
-            "corrected_sentences": self.corrected_sentences,
-            "refusal_reason": self.refusal_reason,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class AnswerEvent:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tutor.answering.support import (
     Span,
@@ -43,10 +42,6 @@ class Citation:
     section: str
     span: tuple[int, int]  # [start, end) of the passage sentence that entails the claim
     span_text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "chunk_id": self.chunk_id, "doc": self.doc, "section": self.section,
-                "span": list(self.span), "span_text": self.span_text}
 
 
 @dataclass(slots=True)

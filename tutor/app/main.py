@@ -48,6 +48,7 @@ from tutor.config import AnswerLength, Settings
 from tutor.errors import TutorError
 from tutor.interview.interviewer import Interviewer
 from tutor.memory.progress import ProgressStore
+from tutor.records import to_json
 from tutor.store.index import open_index
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class App:
         def save(store: ProgressStore) -> None:
             store.add_turn(learner, conversation, "user", answer.question)
             store.add_turn(learner, conversation, "assistant", answer.answer,
-                           [c.to_dict() for c in answer.citations],
+                           [to_json(c) for c in answer.citations],
                            unsupported=answer.unsupported_sentences,
                            corrected=answer.corrected_sentences)
 

@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 from tutor.app.ui import error_message
 from tutor.config import Settings
 from tutor.errors import TutorError
-from tutor.memory.progress import ProgressStore, is_learner_id, new_learner_id
+from tutor.memory.progress import ProgressStore
+from tutor.memory.progress_records import is_learner_id, new_learner_id
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from typing import Any
 from tutor.cli.common import command_index, positive_int, print_streamed
 from tutor.config import Settings
 from tutor.errors import InputError, TutorError
+from tutor.records import to_json
 
 
 def cmd_questions(args: argparse.Namespace, settings: Settings) -> int:
@@ -42,7 +43,7 @@ def cmd_grade(args: argparse.Namespace, settings: Settings) -> int:
         grade = interviewer.grader.grade(question, answer, previous_answer=args.previous)
         grade.follow_up = interviewer.follow_up(question, grade)
     if args.json:
-        print(json.dumps(grade.to_dict(), ensure_ascii=False))
+        print(json.dumps(to_json(grade), ensure_ascii=False))
         return 0
     _print_grade(grade)
     if grade.follow_up:

@@ -23,6 +23,7 @@ from tutor.cli.progress import add_progress_commands
 from tutor.cli.train import add_train_commands
 from tutor.config import ANSWER_LENGTHS, RETRIEVAL_MODES, Settings, load_settings
 from tutor.errors import InputError, TutorError
+from tutor.records import to_json
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -87,7 +88,7 @@ def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
             if args.json:
                 out = {
                     "question": result.question, "mode": result.mode, "relevant": result.relevant,
-                    "hits": [h.to_dict() for h in result.hits], "timings_ms": result.timings_ms,
+                    "hits": [to_json(h) for h in result.hits], "timings_ms": result.timings_ms,
                 }
                 print(json.dumps({"id": row["id"], **out} if args.file else out, ensure_ascii=False))
                 continue
@@ -113,7 +114,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         tutor_ = Tutor(settings, index=index)
         for row in questions:
             if args.json:
-                out = tutor_.ask(row["question"], length=args.length).to_dict()
+                out = to_json(tutor_.ask(row["question"], length=args.length))
                 print(json.dumps({"id": row["id"], **out} if args.file else out, ensure_ascii=False),
                       flush=True)
                 continue

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tutor.config import Settings
 from tutor.errors import InputError
+from tutor.records import to_json
 
 if TYPE_CHECKING:
     from tutor.memory.progress import ProgressStore
@@ -62,7 +63,7 @@ def cmd_progress(args: argparse.Namespace, settings: Settings) -> int:
         found = store.learner(learner)
         name = found.name if found else None
     if args.json:
-        print(json.dumps({"learner": {"id": learner, "name": name}, **readiness.to_dict()},
+        print(json.dumps({"learner": {"id": learner, "name": name}, **to_json(readiness)},
                          ensure_ascii=False))
         return 0
     print(f"Readiness of {name or learner}\n")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated
+
+from pydantic import Field
 
 from tutor.interview.knowledge import Question
 from tutor.interview.screening import Flag
 from tutor.interview.verdicts import Verdict
 from tutor.quoting import as_prose, clip
+from tutor.records import Rounded
 
 VERDICTS: tuple[Verdict, ...] = ("covered", "partial", "missed", "contradicted")
 # A confidently wrong claim is worse than a gap.
@@ -38,10 +41,6 @@ class Source:
     text: str  # the passage's sentence(s) that best support the key point
     in_bank_section: bool  # the bank cites this section for the point
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"chunk_id": self.chunk_id, "doc": self.doc, "section": self.section,
-                "text": self.text, "in_bank_section": self.in_bank_section}
-
 
 @dataclass(frozen=True, slots=True)
 class PointGrade:
@@ -53,14 +52,8 @@ class PointGrade:
     learner_sentence: str | None  # what the learner said about it, if anything
     # How strongly the learner's closest unit states the point: the judge's probability
     # (method judge), else MiniLM's cosine.
-    support: float
+    support: Rounded
     source: Source | None  # None only when the index has nothing for the point
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "point": self.point, "verdict": self.verdict,
-                "learner_sentence": self.learner_sentence,
-                "support": round(self.support, 3),
-                "source": self.source.to_dict() if self.source else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +61,8 @@ class FollowUp:
     """One question aimed at a key point the learner missed or got wrong."""
 
     question: str
-    point: int  # index of the targeted key point
+    point: Annotated[int, Field(alias="key_point")]  # index of the targeted key point
     written_by: str  # the LLM's name, or "template"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "key_point": self.point, "written_by": self.written_by}
 
 
 @dataclass(slots=True)
@@ -90,19 +80,6 @@ class Grade:
     def target(self) -> int | None:
         """The key point a follow-up should aim at (see `follow_up_target`)."""
         return follow_up_target([v.verdict for v in self.verdicts])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The public JSON shape (README: "tutor grade --json")."""
-        return {
-            "question_id": self.question_id,
-            "score": self.score,
-            "verdicts": [v.to_dict() for v in self.verdicts],
-            "feedback": self.feedback,
-            "follow_up": self.follow_up.to_dict() if self.follow_up else None,
-            "method": self.method,
-            "flags": list(self.flags),
-            "timings_ms": self.timings_ms,
-        }
 
 
 # --------------------------------------------------------------------------------------

@@ -15,14 +15,14 @@ dropped, and an interview with none left cannot resume.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
 from tutor.errors import InputError
-from tutor.interview.grades import FollowUp, Grade, PointGrade, Source
+from tutor.interview.grades import Grade
 from tutor.interview.interviewer import Hint, Interviewer
 from tutor.interview.knowledge import Question
 from tutor.interview.session import Session, Turn
+from tutor.records import from_json, to_json
 
 VERSION = 1
 
@@ -77,15 +77,15 @@ def _restore(interviewer: Interviewer, state: Mapping[str, Any]) -> tuple[Sessio
 
 def _turn_state(turn: Turn) -> dict[str, Any]:
     return {"question_id": turn.question.id, "answer": turn.answer,
-            "grade": turn.grade.to_dict() if turn.grade else None,
+            "grade": to_json(turn.grade) if turn.grade else None,
             "follow_up_answer": turn.follow_up_answer,
-            "follow_up_grade": turn.follow_up_grade.to_dict() if turn.follow_up_grade else None,
-            "hints": [asdict(h) for h in turn.hints], "explained": turn.explained}
+            "follow_up_grade": to_json(turn.follow_up_grade) if turn.follow_up_grade else None,
+            "hints": [to_json(h) for h in turn.hints], "explained": turn.explained}
 
 
 def _turn(question: Question, saved: Mapping[str, Any]) -> Turn:
     return Turn(question, saved["answer"], _grade(saved["grade"]), saved["follow_up_answer"],
-                _grade(saved["follow_up_grade"]), [Hint(**h) for h in saved["hints"]],
+                _grade(saved["follow_up_grade"]), [from_json(Hint, h) for h in saved["hints"]],
                 bool(saved["explained"]))
 
 
@@ -98,14 +98,4 @@ def _same_points(question: Question, saved: Mapping[str, Any]) -> bool:
 
 
 def _grade(saved: Mapping[str, Any] | None) -> Grade | None:
-    """A grade from `Grade.to_dict()`."""
-    if saved is None:
-        return None
-    follow = saved["follow_up"]
-    return Grade(
-        saved["question_id"], saved["score"],
-        [PointGrade(v["index"], v["point"], v["verdict"], v["learner_sentence"], v["support"],
-                    Source(**v["source"]) if v["source"] else None) for v in saved["verdicts"]],
-        saved["feedback"], saved["method"], list(saved["flags"]),
-        FollowUp(follow["question"], follow["key_point"], follow["written_by"]) if follow else None,
-        dict(saved["timings_ms"]))
+    return None if saved is None else from_json(Grade, saved)

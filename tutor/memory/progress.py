@@ -20,8 +20,6 @@ locking: one writer at a time, waiting up to `BUSY_TIMEOUT_MS` for another.
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import sqlite3
 import threading
 import uuid
@@ -46,24 +44,15 @@ from tutor.memory.progress_records import (
     Role,
     StoredAnswer,
     StoredVerdict,
+    check_learner_id,
 )
-from tutor.memory.progress_transfer import export_rows, import_rows
+from tutor.memory.progress_transfer import export_rows, exported_id, import_rows
 from tutor.memory.readiness import Readiness, readiness_map
 from tutor.memory.review import RATING_NAMES, ReviewCard, load_cards, no_card, review, update_card
+from tutor.records import to_json
 
 FILE_NAME = "progress.sqlite3"
-_LEARNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NAME_CHARS = 80
-
-
-def new_learner_id() -> str:
-    """A fresh id for a browser to keep (128 random bits: the id is the learner's only key)."""
-    return secrets.token_urlsafe(16)
-
-
-def is_learner_id(text: str) -> bool:
-    """Whether `text` can be a learner id (what a browser sends back is not trusted)."""
-    return bool(_LEARNER_ID.fullmatch(text))  # match() would let a trailing newline in
 
 
 def _now(now: datetime | None) -> datetime:
@@ -113,7 +102,7 @@ class ProgressStore:
     @contextmanager
     def _write(self, learner: str, now: datetime) -> Iterator[sqlite3.Connection]:
         """A write transaction for `learner`, who is created if new."""
-        _check(learner)
+        check_learner_id(learner)
         with self._lock, transaction(self._conn) as conn:
             conn.execute("INSERT INTO learners (id, created_at) VALUES (?, ?) "
                          "ON CONFLICT DO NOTHING",
@@ -123,7 +112,7 @@ class ProgressStore:
     # -- learners ------------------------------------------------------------------------
 
     def learner(self, learner: str) -> Learner | None:
-        _check(learner)
+        check_learner_id(learner)
         found = self._learners("WHERE l.id = ?", (learner,))
         return found[0] if found else None
 
@@ -164,7 +153,7 @@ class ProgressStore:
 
     def delete(self, learner: str) -> bool:
         """Forget the learner and everything they did; False if there was nothing to forget."""
-        _check(learner)
+        check_learner_id(learner)
         with self._lock:
             with transaction(self._conn) as conn:
                 gone = conn.execute("DELETE FROM learners WHERE id = ?", (learner,)).rowcount
@@ -193,7 +182,7 @@ class ProgressStore:
 
     def conversation(self, learner: str, conversation_id: str | None = None) -> list[ChatTurn]:
         """The turns of one conversation in order; by default the one with the latest turn."""
-        _check(learner)
+        check_learner_id(learner)
         with self._read() as conn:
             if conversation_id is None:
                 row = conn.execute("SELECT conversation_id FROM turns WHERE learner_id = ? "
@@ -257,7 +246,7 @@ class ProgressStore:
 
     def unfinished_interview(self, learner: str) -> InterviewRecord | None:
         """The learner's latest interview not yet finished (to resume after a reload)."""
-        _check(learner)
+        check_learner_id(learner)
         with self._read() as conn:
             r = conn.execute("SELECT * FROM interviews WHERE learner_id = ? AND finished_at IS "
                              "NULL ORDER BY started_at DESC LIMIT 1", (learner,)).fetchone()
@@ -288,7 +277,7 @@ class ProgressStore:
                          (learner, stored.id, interview_id, question.id, int(follow_up), answer,
                           grade.score, grade.method, iso(at)))
             for v in verdicts:
-                source = json.dumps(v.source.to_dict(), ensure_ascii=False) if v.source else None
+                source = json.dumps(to_json(v.source), ensure_ascii=False) if v.source else None
                 conn.execute("INSERT INTO verdicts (learner_id, answer_id, question_id, "
                              "point_index, point, verdict, learner_sentence, source, created_at)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -300,7 +289,7 @@ class ProgressStore:
 
     def answers(self, learner: str) -> list[StoredAnswer]:
         """Every answer of the learner, oldest first, with its verdicts."""
-        _check(learner)
+        check_learner_id(learner)
         with self._read() as conn:
             rows = conn.execute("SELECT * FROM answers WHERE learner_id = ? ORDER BY created_at,"
                                 " rowid", (learner,)).fetchall()
@@ -324,14 +313,14 @@ class ProgressStore:
         return self._cards(learner, "AND suspended = 0 AND due_at <= ?", (iso(_now(now)),))
 
     def due_count(self, learner: str, now: datetime | None = None) -> int:
-        _check(learner)
+        check_learner_id(learner)
         with self._read() as conn:
             return int(conn.execute("SELECT count(*) FROM cards WHERE learner_id = ? AND "
                                     "suspended = 0 AND due_at <= ?",
                                     (learner, iso(_now(now)))).fetchone()[0])
 
     def card(self, learner: str, card_id: int) -> ReviewCard:
-        _check(learner)
+        check_learner_id(learner)
         with self._read() as conn:
             found = load_cards(conn, learner, "AND id = ?", (card_id,))
         if not found:
@@ -339,7 +328,7 @@ class ProgressStore:
         return found[0]
 
     def _cards(self, learner: str, where: str, args: tuple[Any, ...]) -> list[ReviewCard]:
-        _check(learner)
+        check_learner_id(learner)
         with self._read() as conn:
             return load_cards(conn, learner, where, args)
 
@@ -368,7 +357,7 @@ class ProgressStore:
                   titles: Mapping[str, str] | None = None) -> Readiness:
         """The readiness map over `bank` (`tutor.memory.readiness`); `titles`: topic id -> name,
         from `knowledge.topic_titles`."""
-        _check(learner)
+        check_learner_id(learner)
         at = _now(now)
         latest: dict[tuple[str, int], tuple[Verdict, datetime]] = {}
         last: dict[str, datetime] = {}
@@ -390,27 +379,14 @@ class ProgressStore:
 
     def export(self, learner: str) -> dict[str, Any]:
         """Everything the learner has, as JSON-ready data (`tutor.memory.progress_transfer`)."""
-        _check(learner)
+        check_learner_id(learner)
         with self._read() as conn:
             return export_rows(conn, learner)
 
     def import_(self, data: Mapping[str, Any], learner_id: str | None = None) -> str:
         """Restore an export, under `learner_id` or the id it was exported from; importing
         the same file again changes nothing. Returns the learner id."""
-        learner = learner_id or _exported_id(data)
+        learner = learner_id or exported_id(data)
         with self._write(learner, _now(None)) as conn:
             import_rows(conn, learner, data)
         return learner
-
-
-def _exported_id(data: Mapping[str, Any]) -> str:
-    learner = data.get("learner")
-    if not isinstance(learner, Mapping) or not isinstance(learner.get("id"), str):
-        raise InputError("This is not an interview-tutor progress export (no learner id): "
-                         "export it again with `tutor review --export-json`.")
-    return str(learner["id"])
-
-
-def _check(learner: str) -> None:
-    if not isinstance(learner, str) or not is_learner_id(learner):
-        raise InputError(f"{learner!r} is not a learner id: use 1-64 letters, digits, '-' or '_'.")

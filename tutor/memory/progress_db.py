@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tutor.errors import ProgressStoreError
 from tutor.interview.grades import Source
+from tutor.records import from_json
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def parse_iso(text: str) -> datetime:
 
 
 def source_from_json(text: str | None) -> Source | None:
-    return Source(**json.loads(text)) if text else None
+    return from_json(Source, json.loads(text)) if text else None
 
 
 def _version(conn: sqlite3.Connection) -> int:

@@ -1,16 +1,35 @@
 """What the learner store (`tutor.memory.progress.ProgressStore`) hands back: learners, chat turns,
-interviews and graded answers, as frozen records."""
+interviews and graded answers, as frozen records; and the learner id, the one key to them."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from tutor.errors import InputError
 from tutor.interview.grades import Source
 from tutor.interview.verdicts import Verdict
 
 Role = Literal["user", "assistant"]
+_LEARNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def new_learner_id() -> str:
+    """A fresh id for a browser to keep (128 random bits: the id is the learner's only key)."""
+    return secrets.token_urlsafe(16)
+
+
+def is_learner_id(text: str) -> bool:
+    """Whether `text` can be a learner id (what a browser sends back is not trusted)."""
+    return bool(_LEARNER_ID.fullmatch(text))  # match() would let a trailing newline in
+
+
+def check_learner_id(learner: str) -> None:
+    if not isinstance(learner, str) or not is_learner_id(learner):
+        raise InputError(f"{learner!r} is not a learner id: use 1-64 letters, digits, '-' or '_'.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +46,7 @@ class ChatTurn:
     conversation_id: str
     role: Role
     text: str
-    citations: tuple[dict[str, Any], ...]  # each as `Citation.to_dict()` (`ask --json`'s shape)
+    citations: tuple[dict[str, Any], ...]  # each as `to_json(citation)` (`ask --json`'s shape)
     created_at: datetime
     unsupported: tuple[str, ...] = ()  # sentences the answer check flagged ⚠
     corrected: tuple[str, ...] = ()  # sentences it replaced by the notes' words

@@ -29,6 +29,14 @@ VERSION = 1
 _FIX = "export it again with `tutor review --export-json` (or the app's Export button)"
 
 
+def exported_id(data: Mapping[str, Any]) -> str:
+    learner = data.get("learner")
+    if not isinstance(learner, Mapping) or not isinstance(learner.get("id"), str):
+        raise InputError("This is not an interview-tutor progress export (no learner id): "
+                         "export it again with `tutor review --export-json`.")
+    return str(learner["id"])
+
+
 def _dicts(conn: sqlite3.Connection, sql: str, learner: str, decode: tuple[str, ...] = ()
            ) -> list[dict[str, Any]]:
     rows = []

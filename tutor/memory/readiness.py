@@ -18,10 +18,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+)
 
 from tutor.interview.knowledge import Question
 from tutor.interview.verdicts import Verdict
+from tutor.records import IsoTime, Rounded
 
 MASTERY_CREDIT: dict[Verdict, float] = {"covered": 1.0, "partial": 0.5, "missed": 0.0,
                                         "contradicted": 0.0}
@@ -37,28 +45,20 @@ class TopicReadiness:
     title: str  # its human name (the note's title)
     points: int  # key points of the topic's bank questions
     answered: int  # of those, points the learner was ever graded on
-    mastery: float | None  # None until a point was answered
-    last_answered_at: datetime | None
-    recency_days: float | None
+    mastery: Rounded | None  # None until a point was answered
+    last_answered_at: IsoTime | None
+    recency_days: Annotated[float, PlainSerializer(lambda d: round(d, 1), return_type=float)] | None
     due_cards: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def coverage(self) -> float:
+    def coverage(self) -> Rounded:
         return self.answered / self.points if self.points else 0.0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def readiness(self) -> float:
+    def readiness(self) -> Rounded:
         return self.coverage * (self.mastery or 0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "title": self.title, "points": self.points,
-                "answered": self.answered, "coverage": round(self.coverage, 3),
-                "mastery": None if self.mastery is None else round(self.mastery, 3),
-                "readiness": round(self.readiness, 3),
-                "last_answered_at": (self.last_answered_at.isoformat()
-                                     if self.last_answered_at else None),
-                "recency_days": None if self.recency_days is None else round(self.recency_days, 1),
-                "due_cards": self.due_cards}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +70,11 @@ class Readiness:
     def topic(self, topic: str) -> TopicReadiness:
         return next(t for t in self.topics if t.topic == topic)
 
-    def to_dict(self) -> dict[str, Any]:
+    @model_serializer(mode="wrap")
+    def _public(self, fields: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`tutor progress --json`: the topic to practise next with its title."""
         nxt = self.topic(self.practise_next) if self.practise_next else None
-        return {"topics": [t.to_dict() for t in self.topics], "due": self.due,
-                "practise_next": ({"topic": nxt.topic, "title": nxt.title} if nxt else None)}
+        return {**fields(self), "practise_next": {"topic": nxt.topic, "title": nxt.title} if nxt else None}
 
     def table(self) -> str:
         """The map as a plain-text table for the terminal."""

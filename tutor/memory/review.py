@@ -27,6 +27,7 @@ from tutor.interview.grades import Source
 from tutor.interview.knowledge import Question
 from tutor.interview.verdicts import Verdict
 from tutor.memory.progress_db import iso, parse_iso, source_from_json
+from tutor.records import to_json
 
 RATING_NAMES: dict[int, str] = {1: "again", 2: "hard", 3: "good", 4: "easy"}
 # A graded interview answer on a point that already has a card counts as a review of it:
@@ -108,7 +109,7 @@ def update_card(conn: sqlite3.Connection, scheduler: Scheduler, learner: str, qu
                  "source, fsrs, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (learner, card_id, question.id, point_index, card_front(question, point_index),
                   card_back(question, point_index, source),
-                  json.dumps(source.to_dict(), ensure_ascii=False) if source else None,
+                  json.dumps(to_json(source), ensure_ascii=False) if source else None,
                   json.dumps(Card(card_id=card_id, due=at).to_dict()), iso(at), iso(at)))
 
 

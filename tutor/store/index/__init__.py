@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from tutor.config import Settings
 from tutor.errors import IndexMissingError, IndexWriteError, TutorError
-from tutor.records import Chunk
+from tutor.records import Chunk, to_json
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class Index(ABC):
         points = [
             _Point(
                 id=point_id(c.id, doc_hash), dense=list(map(float, d)), sparse=s,
-                payload={**c.to_dict(), **extra, "chunks_total": len(chunks)},
+                payload={**to_json(c), **extra, "chunks_total": len(chunks)},
             )
             for c, d, s in zip(chunks, dense, sparse, strict=True)
         ]
