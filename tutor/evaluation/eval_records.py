@@ -1,8 +1,8 @@
 """The records of an evaluation run, and its folder: eval/results/RUN/{config.json,
 per_case.jsonl, summary.json} (report.md and the charts are tutor/evaluation/eval_report.py's).
 
-Serialised with pydantic's TypeAdapter over the dataclasses, so a run written by one version
-reads back typed (fields added later have defaults, and older runs still load).
+Serialised like every record (`tutor.records.to_json` / `from_json`), so a run written by one
+version reads back typed (fields added later have defaults, and older runs still load).
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from tutor.config import REPO_DIR
 from tutor.errors import InputError
 from tutor.evaluation.eval_metrics import Metric
 from tutor.evaluation.gold import RetrievalScores
 from tutor.evaluation.ragas_metrics import JUDGED_METRICS, Score
+from tutor.records import from_json, to_json
 
 EVAL_DIR = REPO_DIR / "eval"
 RESULTS_DIR = EVAL_DIR / "results"
@@ -105,10 +104,6 @@ class Run:
     cases: list[CaseResult]
 
 
-_CASES = TypeAdapter(list[CaseResult])
-_SUMMARY = TypeAdapter(Summary)
-
-
 RUN_FILES = ("config.json", "per_case.jsonl", "summary.json", "report.md", "diff.md",
              "per_topic.png", "ablation.png")
 
@@ -118,10 +113,10 @@ def write_run(run: Run, folder: Path) -> None:
     for name in RUN_FILES:  # a rerun under the same name leaves nothing of the old one
         (folder / name).unlink(missing_ok=True)
     (folder / "config.json").write_text(json.dumps(run.config, indent=2) + "\n", encoding="utf-8")
-    rows = _CASES.dump_python(run.cases, mode="json")
+    rows = [to_json(case) for case in run.cases]
     (folder / "per_case.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    summary = _SUMMARY.dump_python(run.summary, mode="json")
+    summary = to_json(run.summary)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
@@ -132,8 +127,8 @@ def load_run(folder: Path) -> Run:
             if line.strip()]
     return Run(
         config=json.loads((folder / "config.json").read_text(encoding="utf-8")),
-        summary=_SUMMARY.validate_json((folder / "summary.json").read_bytes()),
-        cases=_CASES.validate_python(rows),
+        summary=from_json(Summary, json.loads((folder / "summary.json").read_text(encoding="utf-8"))),
+        cases=[from_json(CaseResult, row) for row in rows],
     )
 
 
