@@ -11,7 +11,10 @@ contradicted, unsupported), and how often the span the judge picks is the labell
 sentence. With --llm-check, each sentence the judge would cite is also put to the configured
 LLM's yes / no check, as the answer check does (`support_llm_check`; ~2 s a sentence with the
 embedded model on 2 cores, ~6 min in all), and both rows are reported: a "no" replaces the
-sentence with the note's own, so it is no longer cited. Writes
+sentence with the note's own, so it is no longer cited. The same sentences are also put to the
+three-way `refutes` prompt (yes / no / other), whose "other" would flag the sentence instead of
+citing it. The replies are cached in eval/results/judge/llm_replies.json (by LLM, prompt, fact
+and sentence), so a rerun asks only what changed. Writes
 eval/results/judge/{summary.json,report.md} and the `bench:judge-support` section of
 bench/results.md and the README.
 """
@@ -21,17 +24,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import tutor  # noqa: F401
 from tutor.answering.support import (
     Evidence,
+    Reply,
     SupportChecker,
     SupportLabel,
     SupportThresholds,
     claim_text,
-    llm_agrees,
+    llm_reply,
     verdict,
 )
 from tutor.config import REPO_DIR, Settings
@@ -39,20 +43,27 @@ from tutor.evaluation.benchmarks import machine, stamp
 from tutor.evaluation.published import publish
 from tutor.evaluation.support_labels import SupportItem, judge_items, load_items, span_matches
 from tutor.llm import get_llm
+from tutor.prompts import prompt_versions
 
 RESULTS = REPO_DIR / "eval" / "results" / "judge"
+# The LLM checks after the judge, by the prompt they ask: `agrees` (yes / no, the answer
+# check's) and `refutes` (yes / no / other, the grader's).
+CHECKS = {"agrees": "judge + LLM yes / no", "refutes": "judge + LLM yes / no / other"}
+# What the answer check shows for a sentence the judge would cite, by the LLM's reply.
+_AFTER_REPLY: dict[Reply, SupportLabel] = {"yes": "supported", "no": "contradicted", "other": "unsupported"}
 
 
 def predict(found: Sequence[Evidence], at: SupportThresholds,
-            rejected: Collection[int] = ()) -> list[SupportLabel]:
-    """The answer check's label per sentence; `rejected`: the sentences the LLM check said no
-    to, replaced by the note's own sentence (so shown as corrected, not cited)."""
-    return ["contradicted" if n in rejected else verdict(e, at) for n, e in enumerate(found)]
+            replies: Mapping[int, Reply] | None = None) -> list[SupportLabel]:
+    """The answer check's label per sentence; `replies`: the LLM's reply for the sentences the
+    judge would cite ("no": replaced by the note's own sentence, "other": flagged)."""
+    replies = replies or {}
+    return [_AFTER_REPLY[replies[n]] if n in replies else verdict(e, at) for n, e in enumerate(found)]
 
 
 def measure(items: Sequence[SupportItem], found: Sequence[Evidence], at: SupportThresholds,
-            rejected: Collection[int] = ()) -> dict[str, float | int]:
-    predicted = predict(found, at, rejected)
+            replies: Mapping[int, Reply] | None = None) -> dict[str, float | int]:
+    predicted = predict(found, at, replies)
     binary = sum((p == "supported") == (i.label == "supported") for p, i in zip(predicted, items, strict=True))
     three = sum(p == i.label for p, i in zip(predicted, items, strict=True))
     supported = [(i, e) for i, e in zip(items, found, strict=True) if i.label == "supported"]
@@ -75,12 +86,25 @@ def measure(items: Sequence[SupportItem], found: Sequence[Evidence], at: Support
     }
 
 
-def llm_rejected(items: Sequence[SupportItem], found: Sequence[Evidence], at: SupportThresholds,
-                 settings: Settings) -> set[int]:
-    """The sentences the judge would cite that the LLM check says no to."""
+def llm_replies(items: Sequence[SupportItem], found: Sequence[Evidence], at: SupportThresholds,
+                settings: Settings, prompt: str) -> dict[int, Reply]:
+    """The LLM's reply to `prompt` for every sentence the judge would cite, by item index."""
     llm = get_llm(settings)
-    return {n for n, (item, e) in enumerate(zip(items, found, strict=True))
-            if verdict(e, at) == "supported" and not llm_agrees(llm, e.read(), claim_text(item.sentence))}
+    path = RESULTS / "llm_replies.json"
+    cache: dict[str, Reply] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    version = prompt_versions()[prompt]
+    out = {}
+    for n, (item, e) in enumerate(zip(items, found, strict=True)):
+        if verdict(e, at) != "supported":
+            continue
+        fact, claim = e.read(), claim_text(item.sentence)
+        key = json.dumps([llm.name, prompt, version, fact, claim])
+        if key not in cache:
+            cache[key] = llm_reply(llm, prompt, fact, claim)
+        out[n] = cache[key]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cache, indent=0) + "\n", encoding="utf-8")
+    return out
 
 
 def tune(items: Sequence[SupportItem], found: Sequence[Evidence]) -> SupportThresholds:
@@ -120,17 +144,18 @@ def main() -> int:
     at = SupportThresholds.of(settings)
     summary = {"judge": settings.judge_path(), "thresholds": {
         "entails": at.entails, "contradicts": at.contradicts, "similar": at.similar}}
-    rejected = llm_rejected(items, found, at, settings) if args.llm_check else set()
+    replies = {prompt: llm_replies(items, found, at, settings, prompt) for prompt in CHECKS} \
+        if args.llm_check else {}
     lines = ["| split | check | sentences | supported / not agreement | three-way agreement | "
              "span = evidence sentence | contradicted precision | true sentences cited | "
              "contradicted but cited |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for split in ("dev", "test"):
         chosen = [n for n, i in enumerate(items) if i.split == split]
-        checks: dict[str, set[int]] = {"judge": set()}
-        if args.llm_check:
-            checks["judge + LLM check"] = {k for k, n in enumerate(chosen) if n in rejected}
-        for check, said_no in checks.items():
-            m = measure([items[n] for n in chosen], [found[n] for n in chosen], at, said_no)
+        checks: dict[str, dict[int, Reply]] = {"judge": {}}
+        for prompt, said in replies.items():
+            checks[CHECKS[prompt]] = {k: said[n] for k, n in enumerate(chosen) if n in said}
+        for check, replied in checks.items():
+            m = measure([items[n] for n in chosen], [found[n] for n in chosen], at, replied)
             summary[f"{split}, {check}"] = m
             lines.append(f"| {split} | {check} | {m['n']} | {m['supported_agreement']:.2f} | "
                          f"{m['three_way_agreement']:.2f} | {m['span_is_evidence']:.2f} "
@@ -148,8 +173,9 @@ def main() -> int:
         f"thresholds entails ≥ {at.entails}, contradicts ≥ {at.contradicts}, cosine ≥ "
         f"{at.similar} (a near restatement), chosen on dev "
         "(`scripts/eval_judge.py --tune`)"
-        + (f"; LLM check: {get_llm(settings).name}, the `agrees` prompt, nothing chosen on these "
-           "labels (a \"no\" replaces the sentence with the note's own, so it is not cited)."
+        + (f"; LLM checks: {get_llm(settings).name}, the `agrees` prompt (yes / no) and the "
+           "`refutes` prompt (yes / no / other), nothing chosen on these labels (a \"no\" "
+           "replaces the sentence with the note's own, an \"other\" flags it: neither is cited)."
            if args.llm_check else "."), "", *lines, "",
         f"The judge's own held-out pairs, from the notes {', '.join(training.get('held_out_notes', []))} "
         "(never trained on):", "", "| pairs | n | accuracy | entails recall | contradicts recall | neither recall |",

@@ -41,6 +41,8 @@ class Span:
 
 
 SupportLabel = Literal["supported", "contradicted", "unsupported"]
+# The LLM's one-word answer to a fact / statement prompt (`llm_reply`).
+Reply = Literal["yes", "no", "other"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +119,17 @@ def llm_agrees(llm: LLM, fact: str, statement: str) -> bool:
     scores "X" and "not X" alike, and the judge entails many polarity and number flips
     (docs/judge.md). Any reply but "no" counts as agreement, so a confused reply never turns a
     true statement into a wrong one."""
-    return not says_no(llm, "agrees", fact, statement)
+    return llm_reply(llm, "agrees", fact, statement) != "no"
 
 
-def says_no(llm: LLM, prompt: str, fact: str, statement: str) -> bool:
-    """Whether the LLM's one-word reply to a fact / statement prompt (`agrees`, `refutes`) is
-    "no": the fact shows the statement false."""
+def llm_reply(llm: LLM, prompt: str, fact: str, statement: str) -> Reply:
+    """The LLM's one-word reply to a fact / statement prompt: "no" (the fact shows the statement
+    false), "other" (the `refutes` prompt's third answer: the fact neither confirms nor refutes
+    it), else "yes", so a confused reply never turns a true statement into a wrong one."""
     messages = prompt_messages(load_prompt(prompt))
     messages.append({"role": "user", "content": f"Fact: {fact}\nLearner: {statement}"})
-    return llm.complete(messages, max_tokens=2, temperature=0.0).strip().lower().startswith("no")
+    word = llm.complete(messages, max_tokens=2, temperature=0.0).strip().lower()
+    return "no" if word.startswith("no") else "other" if word.startswith("other") else "yes"
 
 
 # A line break inside a paragraph, where the notes are hard-wrapped: not before a list item,

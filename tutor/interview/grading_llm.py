@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Sequence
 
-from tutor.answering.support import says_no
+from tutor.answering.support import llm_reply
 from tutor.interview.grades import VERDICTS
 from tutor.interview.knowledge import Question
 from tutor.interview.verdicts import Verdict
@@ -43,7 +43,7 @@ def llm_refutes(llm: LLM, point: str, sentence: str) -> bool:
     graded (README, bench:grading-default). Any reply but "no" keeps the credit, so a
     confused reply never calls a true statement wrong.
     """
-    return says_no(llm, "refutes", point, sentence)
+    return llm_reply(llm, "refutes", point, sentence) == "no"
 
 
 def llm_verdicts(llm: LLM, question: Question, chosen: Sequence[int], sentences: Sequence[str]
