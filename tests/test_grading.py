@@ -264,20 +264,23 @@ def test_simulated_learners_with_the_fast_offline_method(grader: Grader) -> None
 
 
 def test_simulated_learners_with_the_trained_judge(grader: Grader) -> None:
-    """The opt-in `judge` method on the held-out learners (written blind to it; the dev ones,
-    which its thresholds were tuned on, are scripts/eval_interview.py's), and on every learner
-    with nothing to grade. Minimums: its measured levels (docs/judge.md) less a margin of about
-    two answers' worth, so a worse judge or a broken `decide` fails here."""
+    """The opt-in `judge` method on half the held-out questions' learners (written blind to
+    it; all of them, and the dev ones its thresholds were tuned on, are
+    scripts/eval_interview.py's: the whole held-out set took 76 s of CI's 25 minutes), with
+    their learners who have nothing to grade. Minimums: its levels on this half (agreement
+    .55, 7 of 9 correct answers at 7 or more, on 2026-12-08) less a margin of about two
+    answers' worth, so a worse judge or a broken `decide` fails here."""
     judge = grader.using("judge")
     cases, _ = load_cases(BANK)
-    cases = [c for c in cases if c.held_out or c.kind in ("empty", "gibberish", "repeating")]
-    assert len({c.question_id for c in cases if c.held_out}) >= 13
+    held_out = sorted({c.question_id for c in cases if c.held_out})
+    assert len(held_out) >= 13
+    cases = [c for c in cases if c.question_id in held_out[::2]]
     result = evaluate(judge, BANK, cases)
     report = result.markdown()
     print("\n" + report)
     held_out = result.summary(held_out=True)
-    assert held_out["agreement_substantive"] >= 0.46, report
-    assert held_out["correct_at_least_7"] >= 14, report  # of 18 correct learners
+    assert held_out["agreement_substantive"] >= 0.49, report
+    assert held_out["correct_at_least_7"] >= 6, report  # of 9 correct learners
     for kind in ("empty", "gibberish", "repeating"):
         assert all(r.grade.score <= r.case.band[1] for r in result.results if r.case.kind == kind)
 
