@@ -171,7 +171,9 @@ def test_export_delete_import_restores_progress(learner: Learner, tmp_path: Path
     page.get_by_role("tab", name="Progress").click()
     page.locator("#learner-panel").get_by_text("Your progress").first.click()
     page.locator("#learner-key code").wait_for(timeout=WAIT)  # the key shows here only
-    page.locator("#learner-name textarea").fill("Ada")
+    name = page.locator("#learner-name textarea")
+    name.fill("Ada")  # waits until the box is editable: the stored name has been filled in
+    expect(name).to_have_value("Ada")
     page.locator("#learner-save").click()
     # expect(), not wait_for(): on failure it says what the status showed instead (once, in a
     # fresh-clone CI run, "hello, Ada" never came and the log could not say why).

@@ -136,8 +136,10 @@ def add_panel(panel: LearnerPanel, learner: gr.State, interview: gr.State,
               conversation: gr.State) -> LearnerView:
     """The panel's components and events; call inside a layout block."""
     with gr.Row():
+        # Closed until `refresh` fills in the stored name: a name typed before that lands
+        # would be overwritten by it, and "Save" would then remove the name.
         name = gr.Textbox(label="Your name (only you see it)", max_length=80, scale=3,
-                          elem_id="learner-name")
+                          interactive=False, elem_id="learner-name")
         save = gr.Button("Save name", scale=1, elem_id="learner-save")
     key = gr.HTML(elem_id="learner-key")
     with gr.Row():
