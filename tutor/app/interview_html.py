@@ -73,7 +73,8 @@ def render_grade(title: str, answer: str | None, grade: Grade | None) -> str:
         return ""
     if answer is None:
         return f"<p><b>{title}: skipped</b> ({grade.score}/10).</p>"
-    rows = "".join(_verdict_row(v) for v in grade.verdicts)
+    quoted: set[tuple[str, str]] = set()
+    rows = "".join(_verdict_row(v, quoted) for v in grade.verdicts)
     return (f"<div class='iv-grade'><h3>{title}: {grade.score}/10</h3>"
             f"<div class='iv-said'>{html.escape(answer)}</div>"
             f"<p>{html.escape(grade.feedback)}</p>"
@@ -82,27 +83,34 @@ def render_grade(title: str, answer: str | None, grade: Grade | None) -> str:
             f"<small>graded by {html.escape(grade.method)}</small></div>")
 
 
-def _verdict_row(verdict: PointGrade) -> str:
+def _verdict_row(verdict: PointGrade, quoted: set[tuple[str, str]]) -> str:
     said = f"“{html.escape(verdict.learner_sentence)}”" if verdict.learner_sentence else "—"
     return (f"<tr><td>{html.escape(verdict.point)}</td><td><span class='iv-verdict "
             f"iv-{verdict.verdict}'>{verdict.verdict}</span></td><td>{said}</td>"
-            f"<td>{_source(verdict)}</td></tr>")
+            f"<td>{_source(verdict, quoted)}</td></tr>")
 
 
-def _source(verdict: PointGrade) -> str:
+def _source(verdict: PointGrade, quoted: set[tuple[str, str]]) -> str:
+    """Where the point is in the notes, and the notes' words; `quoted`: the (chunk, text) of
+    the passages quoted above it. Two points are often backed by the same sentences, and the
+    same long quote twice in one table reads as a glitch."""
     source = verdict.source
     if source is None:
         return "no passage in the index"
-    return (f"<b>{html.escape(source.doc)}</b> › {html.escape(source.section)}"
-            # Passages are Markdown: as prose, no table pipes or bold markers show.
-            f"<br><small>“{html.escape(as_prose(source.text))}”</small>")
+    where = f"<b>{html.escape(source.doc)}</b> › {html.escape(source.section)}"
+    if (source.chunk_id, source.text) in quoted:
+        return f"{where}<br><small>(the same passage as quoted above)</small>"
+    quoted.add((source.chunk_id, source.text))
+    # Passages are Markdown: as prose, no table pipes or bold markers show.
+    return f"{where}<br><small>“{html.escape(as_prose(source.text))}”</small>"
 
 
 def render_explanation(turn: Turn) -> str:
     """The bank's model answer and its key points with their passages. The grade of an
     explained question (a skip) carries the passage of every key point."""
     points = turn.grade.verdicts if turn.grade else []
-    items = "".join(f"<li>{html.escape(v.point)}<br>{_source(v)}</li>" for v in points)
+    quoted: set[tuple[str, str]] = set()
+    items = "".join(f"<li>{html.escape(v.point)}<br>{_source(v, quoted)}</li>" for v in points)
     return (f"<div class='iv-explained'><h3>Model answer</h3>"
             f"<p>{html.escape(turn.question.answer)}</p><h4>Key points</h4><ol>{items}</ol></div>")
 
