@@ -13,6 +13,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from tutor.answering.answer import Answer
+from tutor.app.ui import escape_html
 
 _MARKER = re.compile(r"\[(\d+)\]")
 # CommonMark with raw HTML off: a passage's own tags are shown as text, never run.
@@ -30,11 +31,11 @@ def render_answer(answer: Answer, turn_id: int) -> str:
 
 def _render(text: str, turn_id: int, linked: set[int] | None, unsupported: Sequence[str],
             corrected: Sequence[str]) -> str:
-    """`text` escaped, its `[n]` markers linked to passage n's source (all of them, or those
+    """`text` escaped (`escape_html`), its `[n]` markers linked to passage n's source (all of them, or those
     in `linked`), each unsupported sentence marked, and a note on what the check changed."""
-    body = html.escape(text)
+    body = escape_html(text)
     for sentence in unsupported:
-        body = _mark_unsupported(body, html.escape(sentence))
+        body = _mark_unsupported(body, escape_html(sentence))
     body = _MARKER.sub(lambda m: (f'<a class="cite" href="#src-{turn_id}-{m.group(1)}">[{m.group(1)}]</a>'
                                   if linked is None or int(m.group(1)) in linked else m.group(0)), body)
     notes = []

@@ -43,7 +43,7 @@ from tutor.app.answer import (
     render_stored_sources,
 )
 from tutor.app.memory import SECRET, STORAGE_KEY, Memory
-from tutor.app.ui import error_message, escape_markdown, llm_queue
+from tutor.app.ui import error_message, escape_html, escape_markdown, llm_queue
 from tutor.config import AnswerLength, Settings
 from tutor.errors import TutorError
 from tutor.interview.interviewer import Interviewer
@@ -104,10 +104,10 @@ class App:
                         streaming, *no_suggestions
                 elif event.kind == "delta":
                     shown += event.text
-                    chat[-1]["content"] = html.escape(shown)
+                    chat[-1]["content"] = escape_html(shown)
                     yield chat, turns, answers, keep, keep, "", streaming, *no_suggestions
                 elif event.kind == "checking":
-                    chat[-1]["content"] = html.escape(shown) + _CHECKING
+                    chat[-1]["content"] = escape_html(shown) + _CHECKING
                     yield chat, turns, answers, keep, keep, "", streaming, *no_suggestions
                 elif event.answer is not None:
                     answer = event.answer

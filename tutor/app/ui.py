@@ -26,6 +26,22 @@ def escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", escaped)
 
 
+# A Markdown code span: a run of backticks, the shortest text after it, the same run again
+# (CommonMark's rule, hand-written because only the spans' places are needed, not a parse).
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+
+
+def escape_html(text: str) -> str:
+    """Model or note text for a Markdown message: HTML escaped, except inside code spans, which
+    Markdown shows literally (there an entity shows as typed: "W&#x27; = W + B·A"). Quotes
+    stay as they are: they mean nothing in HTML text."""
+    out, last = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        out += [html.escape(text[last:span.start()], quote=False), span.group(0)]
+        last = span.end()
+    return "".join([*out, html.escape(text[last:], quote=False)])
+
+
 def error_message(exc: Exception, doing: str) -> str:
     """One line for the user, never a traceback: a `TutorError` says what went wrong and the
     fix itself; anything else is a bug, logged with its traceback for us."""
